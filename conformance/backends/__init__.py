@@ -1,0 +1,175 @@
+"""The backend protocol, the registry of backends, and the guard that checks what a backend returns.
+
+A backend is any object with:
+
+    name: str
+    capabilities: Capabilities
+    def load(self, params: Params, dtype: str) -> Model    # dtype: one of capabilities.dtypes
+
+(A bundled backend's module also names the modules it needs in REQUIRES, so `backends` can say what
+to install without importing it.) A Model is any object with:
+
+    def forward(self, tokens: np.ndarray, past=None) -> (logits: np.ndarray, cache)
+        tokens: int64 [batch, seq]; logits: float [batch, seq, n_vocab]. With capabilities.past,
+        `cache` stands for every token seen so far (past and tokens) and may be passed back as `past`
+        to continue; it is opaque to the suite. Without it, `cache` is None and `past` is never given.
+    def set_wte(self, wte: np.ndarray) -> None        (capabilities.set_wte)
+        replace the token embedding in the live model; a tied head follows it.
+"""
+import importlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.params import InvalidInput, check_inputs
+
+ENTRY_POINT_GROUP = "gpt2_conformance.backends"
+
+BUNDLED = {  # name -> "module:attr", resolved lazily so that a missing library only hides its backends
+    "reference": "conformance.backends.reference:backend",
+    "hf-torch-eager": "conformance.backends.hf_torch:eager",
+    "hf-torch-sdpa": "conformance.backends.hf_torch:sdpa",
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    past: bool = False  # forward(..., past=cache) continues a sequence
+    set_wte: bool = False  # the live token embedding can be replaced (the tied-head property needs it)
+    dtypes: tuple = ("float32",)
+
+
+class BackendError(RuntimeError):
+    """A backend failed or broke the protocol; the message says which backend and how."""
+
+
+@dataclass
+class Guarded:
+    """A loaded model behind the checks the suite makes on the backend's behalf.
+
+    Inputs are validated before the backend sees them (so a backend is never scored on garbage it was
+    fed), and outputs are checked for type and shape (so garbage it returns is an error, not a number).
+    """
+
+    backend_name: str
+    params: object
+    model: object
+    capabilities: Capabilities
+    forward_calls: int = field(default=0)
+
+    def forward(self, tokens, past=None):
+        hp = self.params.hparams
+        if past is not None and not self.capabilities.past:
+            raise BackendError(f"{self.backend_name} does not support past")
+        check_inputs(hp, tokens, None)
+        if past is not None:
+            seen = past.length if isinstance(past, Cache) else 0
+            if seen + tokens.shape[1] > hp.n_ctx:
+                raise InvalidInput(f"sequence of {tokens.shape[1]} tokens after a past of {seen} exceeds n_ctx {hp.n_ctx}")
+        self.forward_calls += 1
+        try:
+            logits, cache = self.model.forward(tokens.astype(np.int64), None if past is None else past.value)
+        except InvalidInput:
+            raise
+        except Exception as e:
+            raise BackendError(f"{self.backend_name} raised {type(e).__name__}: {e}") from e
+        logits = np.asarray(logits)
+        expected = (*tokens.shape, hp.n_vocab)
+        if logits.shape != expected:
+            raise BackendError(f"{self.backend_name} returned logits of shape {logits.shape}, expected {expected}")
+        if logits.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned logits of dtype {logits.dtype}, expected float")
+        seen = (past.length if past is not None else 0) + tokens.shape[1]
+        return logits, (Cache(cache, seen) if self.capabilities.past else None)
+
+    def set_wte(self, wte):
+        if not self.capabilities.set_wte:
+            raise BackendError(f"{self.backend_name} cannot replace wte in a live model")
+        self.model.set_wte(np.asarray(wte))
+        self.params = self.params.with_tensor("model/wte", wte)
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A backend's opaque cache with the number of tokens it holds."""
+
+    value: object
+    length: int
+
+
+def guarded_load(backend, params, dtype=None):
+    """Load params into the backend (in its first dtype unless told), as a Guarded model."""
+    dtype = dtype or backend.capabilities.dtypes[0]
+    try:
+        model = backend.load(params, dtype=dtype)
+    except Exception as e:
+        raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
+    return Guarded(backend.name, params, model, backend.capabilities)
+
+
+def resolve(spec):
+    """A backend from a bundled name, an entry-point name, or 'package.module:attr'."""
+    if spec in BUNDLED:
+        return _import(BUNDLED[spec], spec)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == spec:
+            return _check_protocol(ep.load(), spec)
+    if ":" in spec:
+        return _import(spec, spec)
+    known = ", ".join(sorted(set(BUNDLED) | {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}))
+    raise BackendError(f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'")
+
+
+def _import(target, spec):
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise BackendError(f"backend {spec!r} cannot be imported: {e}") from e
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise BackendError(f"backend {spec!r}: module {module_name} has no attribute {attr!r}") from None
+    return _check_protocol(obj() if isinstance(obj, type) else obj, spec)
+
+
+def _check_protocol(obj, spec):
+    missing = [a for a in ("name", "capabilities", "load") if not hasattr(obj, a)]
+    if missing:
+        raise BackendError(f"backend {spec!r} lacks {', '.join(missing)} (see conformance.backends for the protocol)")
+    return obj
+
+
+def availability():
+    """[(name, available, why not / module)] for every bundled and entry-point backend."""
+    rows = []
+    for name, target in BUNDLED.items():
+        module_name = target.partition(":")[0]
+        spec = importlib.util.find_spec(module_name)
+        missing = [m for m in _requires(module_name) if importlib.util.find_spec(m) is None]
+        rows.append((name, spec is not None and not missing,
+                     f"needs {', '.join(missing)}: pip install 'gpt2-conformance[{EXTRAS.get(name, name)}]'" if missing else target))
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        rows.append((ep.name, True, f"{ep.value} (entry point)"))
+    return rows
+
+
+EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf"}
+
+
+def _requires(module_name):
+    """Read a bundled backend module's REQUIRES without importing it (its imports may be what is missing)."""
+    import ast
+
+    spec = importlib.util.find_spec(module_name)
+    tree = ast.parse(open(spec.origin).read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REQUIRES" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return ()
+
+
+def available_bundled():
+    return [name for name, ok, _ in availability() if ok and name in BUNDLED]

@@ -1,0 +1,30 @@
+"""The NumPy reference itself, as a backend: the suite checks the authority by the same properties."""
+import numpy as np
+
+import reference
+from conformance.backends import Capabilities
+
+REQUIRES = ("numpy",)
+
+
+class ReferenceModel:
+    def __init__(self, params):
+        self.params = params
+
+    def forward(self, tokens, past=None):
+        logits, present = reference.model(self.params, tokens, past)
+        return logits, present if past is None else np.concatenate([past, present], axis=-2)
+
+    def set_wte(self, wte):
+        self.params = self.params.with_tensor("model/wte", wte.astype(self.params.dtype))
+
+
+class ReferenceBackend:
+    name = "reference"
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float64", "float32"))
+
+    def load(self, params, dtype="float64"):
+        return ReferenceModel(params.astype(np.dtype(dtype)))
+
+
+backend = ReferenceBackend()

@@ -1,0 +1,24 @@
+from hypothesis import strategies as st
+
+from conformance import strategies
+from conformance.properties import Measurement, prop
+from conformance.tolerances import max_abs_err
+
+
+@prop("causal_masking", core=True)
+def causal_masking(ctx, data):
+    """Replacing tokens after position i leaves the logits at positions <= i unchanged."""
+    case = data.draw(strategies.cases(min_length=2), label="case")
+    tokens = case.tokens
+    i = data.draw(st.integers(0, tokens.shape[1] - 2), label="i")
+    # A shift in [1, n_vocab) changes every later token, so the future always differs.
+    shift = data.draw(st.integers(1, case.hparams.n_vocab - 1), label="shift")
+    changed = tokens.copy()
+    changed[:, i + 1:] = (tokens[:, i + 1:] + shift) % case.hparams.n_vocab
+    ctx.note(case=case, i=i, shift=shift)
+    params = case.params()
+    model = ctx.load(params)
+    a, _ = model.forward(tokens)
+    b, _ = model.forward(changed)
+    _, tol = ctx.reference(params, tokens)
+    return Measurement(max_abs_err(a[:, : i + 1], b[:, : i + 1]), tol, f"logits[:, :{i + 1}] after changing tokens {i + 1}..")

@@ -1,0 +1,19 @@
+from hypothesis import strategies as st
+
+from conformance import strategies
+from conformance.properties import Measurement, prop
+from conformance.tolerances import max_abs_err
+
+
+@prop("prefix_consistency")
+def prefix_consistency(ctx, data):
+    """The logits of tokens[:k] equal the first k rows of the logits of tokens."""
+    case = data.draw(strategies.cases(min_length=2), label="case")
+    k = data.draw(st.integers(1, case.tokens.shape[1] - 1), label="k")
+    ctx.note(case=case, k=k)
+    params = case.params()
+    model = ctx.load(params)
+    full, _ = model.forward(case.tokens)
+    prefix, _ = model.forward(case.tokens[:, :k])
+    _, tol = ctx.reference(params, case.tokens)
+    return Measurement(max_abs_err(prefix, full[:, :k]), tol, f"logits(tokens[:, :{k}]) vs logits(tokens)[:, :{k}]")

@@ -1,0 +1,68 @@
+"""Tolerances, derived per example from what the authority itself achieves.
+
+A correct GPT-2 computing in a floating-point format with unit roundoff u returns logits
+l_hat = l + d with |d| <~ kappa * u, where kappa is the example's condition: it grows with depth and
+width, and above all with the size of the attention scores (scores thousands apart turn softmax into
+a near-argmax whose near-ties amplify rounding). kappa varies over more than four orders of
+magnitude across generated examples (measured: |d| / (u * max|l|) from 0.2 to 7e4), so no single
+absolute or relative tolerance is both safe and tight.
+
+The reference measures kappa * u32 on every example. It runs in float32 on SAMPLES roundings of the
+weights to float32 (the plain one, and SAMPLES - 1 after a relative perturbation of one unit
+roundoff, which any float32 implementation's storage is entitled to), and
+
+    e32 = max over samples of max |l_ref32 - l_ref64|.
+
+Another correct float32 implementation differs from these only in summation order, fused
+multiply-adds and exp/tanh kernels: the same kappa, a different draw of the rounding. One sample is
+not enough: when one near-tie dominates, two draws are like two Gaussians and their ratio is heavy
+tailed (measured: transformers' error / one sample's error up to 20 over 1200 examples). Over four
+samples the worst ratio seen was 2.6 (400 examples of scales unit/large/huge, transformers SDPA).
+To first order rounding error is proportional to u, so a backend computing in a format with unit
+roundoff u gets
+
+    tolerance = max(SAFETY * e32 * u / u32,  FLOOR_ULPS * u * max|l_ref64|)
+
+SAFETY = 16 leaves a margin of 6x over the worst ratio seen. The floor covers examples where e32 is
+accidentally tiny: two correct results may differ by a few ulps of the largest logit.
+Bugs sit far above this: an exact-erf GELU moves logits by ~1e-4 where e32 ~ 1e-6.
+"""
+import numpy as np
+
+import reference
+
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+SAFETY = 16.0
+FLOOR_ULPS = 4.0
+SAMPLES = 4
+
+
+def reference_with_error(params, tokens, past=None):
+    """(float64 reference logits, e32: the float32 rounding error the reference itself shows)."""
+    ref64, _ = reference.model(params.astype(np.float64), tokens, _as(past, np.float64))
+    rng = np.random.default_rng(0)
+    e32 = 0.0
+    for sample in range(SAMPLES):
+        p32 = params if sample == 0 else params.perturbed(rng, UNIT_ROUNDOFF["float32"])
+        ref32, _ = reference.model(p32.astype(np.float32), tokens, _as(past, np.float32))
+        e32 = max(e32, max_abs_err(ref32, ref64))
+    return ref64, e32
+
+
+def logits_tolerance(ref64, e32, dtype):
+    """Tolerance for max |logits - ref64| of a backend computing in `dtype`."""
+    u = UNIT_ROUNDOFF[dtype]
+    return max(SAFETY * e32 * u / UNIT_ROUNDOFF["float32"], FLOOR_ULPS * u * float(np.abs(ref64).max()))
+
+
+def max_abs_err(a, b):
+    """max |a - b|, and inf where either is non-finite (a NaN must never compare as small)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("inf")
+    return float(np.abs(a - b).max()) if a.size else 0.0
+
+
+def _as(past, dtype):
+    return None if past is None else past.astype(dtype)

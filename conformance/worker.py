@@ -1,0 +1,39 @@
+"""Runs one backend's properties in a process of its own, so a backend that hangs or aborts the
+process (llama.cpp does on some inputs) costs that backend one property, not the whole run.
+
+Reads one JSON request on stdin; writes JSON events, one a line, on the original stdout. Whatever
+the backend prints goes to stderr.
+"""
+import json
+import os
+import sys
+
+
+def main():
+    request = json.loads(sys.stdin.read())
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # a backend's prints must not corrupt the event stream
+
+    def emit(**event):
+        events.write(json.dumps(event, default=float) + "\n")
+
+    from conformance import profiles
+    from conformance.backends import BackendError, resolve
+    from conformance.properties import REGISTRY
+    from conformance.runner import run_property
+
+    try:
+        backend = resolve(request["spec"])
+    except BackendError as e:
+        emit(event="fatal", message=str(e))
+        return
+    emit(event="backend", name=backend.name)
+    for pid in request["properties"]:
+        emit(event="start", property=pid)
+        result = run_property(REGISTRY[pid], backend, profile=profiles.get(request["profile"]),
+                              max_examples=request.get("max_examples"), seed=request.get("seed"))
+        emit(event="result", result=result.to_dict())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Backends that break the protocol in the ways real ones do, for the suite's own tests."""
+import os
+import time
+
+import numpy as np
+
+from conformance.backends import Capabilities
+from conformance.backends.reference import ReferenceModel
+
+
+class Misbehaving:
+    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float64",))
+
+    def __init__(self, name, forward):
+        self.name, self._forward = name, forward
+
+    def load(self, params, dtype="float64"):
+        model = ReferenceModel(params)
+        model.forward = lambda tokens, past=None: self._forward(model, tokens)
+        return model
+
+
+def _hang(model, tokens):
+    time.sleep(3600)
+
+
+def _abort(model, tokens):
+    os.abort()  # as llama.cpp's GGML_ASSERT does
+
+
+def _raise(model, tokens):
+    raise ValueError("CUDA error: an illegal memory access was encountered")
+
+
+def _wrong_shape(model, tokens):
+    logits, _ = ReferenceModel.forward(model, tokens)
+    return logits[:, :, :-1], None
+
+
+def _int_logits(model, tokens):
+    logits, _ = ReferenceModel.forward(model, tokens)
+    return logits.astype(np.int64), None
+
+
+hangs = Misbehaving("hangs", _hang)
+aborts = Misbehaving("aborts", _abort)
+raises = Misbehaving("raises", _raise)
+wrong_shape = Misbehaving("wrong-shape", _wrong_shape)
+int_logits = Misbehaving("int-logits", _int_logits)

@@ -1,0 +1,55 @@
+"""The backend registry and the guard around every backend."""
+import numpy as np
+import pytest
+
+from conformance.backends import BUNDLED, BackendError, availability, guarded_load, resolve
+from conformance.weights import random_params
+from reference import HParams
+from reference.params import InvalidInput
+
+HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
+
+
+def test_resolve_bundled_and_module_attr():
+    assert resolve("reference").name == "reference"
+    assert resolve("conformance.mutants:erf_gelu").name == "erf_gelu"
+    assert resolve("tests.misbehaving:raises").name == "raises"
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("no-such-backend", "unknown backend 'no-such-backend': use one of"),
+    ("no_such_module:x", "cannot be imported"),
+    ("conformance.mutants:no_such_attr", "has no attribute 'no_such_attr'"),
+    ("tests.misbehaving:_hang", "lacks name, capabilities, load"),
+])
+def test_resolve_errors_say_what_is_wrong(spec, message):
+    with pytest.raises(BackendError, match=message):
+        resolve(spec)
+
+
+def test_availability_lists_every_bundled_backend():
+    assert [name for name, _, _ in availability()][: len(BUNDLED)] == list(BUNDLED)
+
+
+@pytest.mark.parametrize("spec", [s for s in BUNDLED if s in dict((n, 1) for n, ok, _ in availability() if ok)])
+def test_guard_rejects_bad_tokens_before_the_backend_sees_them(spec):
+    model = guarded_load(resolve(spec), random_params(HP, 0))
+    with pytest.raises(InvalidInput, match=r"token ids must lie in \[0, 7\); got \[7\]"):
+        model.forward(np.array([[1, 7]]))
+    with pytest.raises(InvalidInput, match="exceeds n_ctx 5"):
+        model.forward(np.zeros((1, 6), np.int64))
+    if model.capabilities.past:
+        _, cache = model.forward(np.zeros((1, 3), np.int64))
+        with pytest.raises(InvalidInput, match="after a past of 3 exceeds n_ctx 5"):
+            model.forward(np.zeros((1, 3), np.int64), past=cache)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("tests.misbehaving:raises", "raises raised ValueError: CUDA error"),
+    ("tests.misbehaving:wrong_shape", r"returned logits of shape \(1, 2, 6\), expected \(1, 2, 7\)"),
+    ("tests.misbehaving:int_logits", "returned logits of dtype int64, expected float"),
+])
+def test_guard_turns_broken_outputs_into_backend_errors(spec, message):
+    model = guarded_load(resolve(spec), random_params(HP, 0))
+    with pytest.raises(BackendError, match=message):
+        model.forward(np.array([[1, 2]]))

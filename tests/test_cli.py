@@ -1,0 +1,63 @@
+"""The CLI end to end: certificates, exit codes, broken and misbehaving backends."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def certify(tmp_path, *args):
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--report-dir", str(tmp_path), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    cert = json.loads((tmp_path / "certificate.json").read_text())
+    return proc, cert
+
+
+def test_backends_command():
+    out = subprocess.run([sys.executable, "-m", "conformance.cli", "backends"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "reference" in out and "hf-torch-sdpa" in out
+
+
+def test_an_outside_adapter_certifies(tmp_path):
+    pytest.importorskip("torch")
+    proc, cert = certify(tmp_path, "--backend", "examples.my_torch_gpt2:backend", "--max-examples", "20")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (backend,) = cert["backends"]
+    assert backend["name"] == "my-torch-gpt2" and backend["passed"]
+    assert all(p["status"] == "passed" and p["examples"] >= 20 for p in backend["properties"])
+    assert {"suite_version", "seed", "profile", "environment"} <= set(cert)
+    assert (tmp_path / "junit.xml").read_text().count("<testcase") == 5
+
+
+@pytest.mark.parametrize("mutant,prop", [("mask_added_1e4", "causal_masking"),
+                                         ("head_copied_at_load", "tied_head"),
+                                         ("erf_gelu", "reference_logits")])
+def test_a_broken_backend_fails_with_a_counterexample(tmp_path, mutant, prop):
+    proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", prop)
+    assert proc.returncode == 1
+    (result,) = cert["backends"][0]["properties"]
+    assert result["status"] == "failed" and "Case(hparams=HParams(" in result["counterexample"]
+    assert f"{mutant} / {prop}" in proc.stdout and "counterexample:" in proc.stdout
+
+
+def test_hanging_crashing_and_raising_backends_cost_only_themselves(tmp_path):
+    proc, cert = certify(tmp_path, "--backend", "tests.misbehaving:hangs", "--backend", "tests.misbehaving:aborts",
+                         "--backend", "tests.misbehaving:raises",
+                         "--property", "reference_logits", "--property", "determinism", "--timeout", "6")
+    assert proc.returncode == 1
+    by_name = {b["name"]: b for b in cert["backends"]}
+    assert "no result within 6" in by_name["hangs"]["properties"][0]["message"]
+    assert "signal SIGABRT" in by_name["aborts"]["properties"][0]["message"]
+    assert "CUDA error" in by_name["raises"]["properties"][0]["message"]
+    for name in ("hangs", "aborts", "raises"):
+        assert [p["status"] for p in by_name[name]["properties"]] == ["error", "error"]
+
+
+def test_unknown_backend_is_an_error_not_a_crash(tmp_path):
+    proc, cert = certify(tmp_path, "--backend", "nope:nothing", "--property", "determinism")
+    assert proc.returncode == 1
+    assert "cannot be imported" in cert["backends"][0]["properties"][0]["message"]
