@@ -1,15 +1,15 @@
 """gpt2-conformance: certify GPT-2 implementations against the reference."""
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
-from conformance import certificate, profiles
-from conformance.backends import BUNDLED, availability, available_bundled
+from conformance import certificate, expectations, profiles, replay, report
+from conformance.backends import BUNDLED, BackendError, availability, available_bundled, resolve
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
+from conformance.report import STATUS
 from conformance.runner import PropertyResult, certified
-
-STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "xfailed": "xfail"}
 
 
 def main(argv=None):
@@ -27,10 +27,18 @@ def main(argv=None):
     c.add_argument("--seed", type=int, help="Hypothesis seed (default: the profile's; ci is derandomized)")
     c.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"))
     c.add_argument("--timeout", type=float, default=600, help="seconds one property may take before the backend counts as hung")
+    c.add_argument("--expectations", action="append", type=Path, default=[], metavar="FILE",
+                   help="a backend's expected failures (TOML, see conformance/expectations.py; repeatable, one per backend)")
+    c.add_argument("--save-failing-inputs", type=Path, metavar="DIR",
+                   help="where failing examples are saved as .npz for `replay` (default: REPORT_DIR/failing-inputs)")
+
+    r = sub.add_parser("replay", help="re-run a failing example saved by certify")
+    r.add_argument("file", type=Path)
+    r.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
 
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here")
     args = parser.parse_args(argv)
-    return {"certify": certify, "backends": backends}[args.command](args)
+    return {"certify": certify, "backends": backends, "replay": replay_command}[args.command](args)
 
 
 def backends(args):
@@ -46,26 +54,92 @@ def certify(args):
     if not specs:
         print(f"no backend can run here; bundled: {', '.join(BUNDLED)}", file=sys.stderr)
         return 2
+    try:
+        files = [expectations.load(f) for f in args.expectations]
+    except expectations.ExpectationError as e:
+        print(e, file=sys.stderr)
+        return 2
     property_ids = args.property or list(REGISTRY)
-    results = []
+    save_dir = args.save_failing_inputs or args.report_dir / "failing-inputs"
+    results, problems = [], []
+    live = Progress() if sys.stderr.isatty() else None
 
-    def progress(name, r):
-        print(f"  {name:<20} {r['id']:<20} {STATUS[r['status']]:<5} "
+    def on_result(name, r):
+        if live:
+            live.clear()
+        print(f"  {name:<20} {r['id']:<20} {STATUS[r['status']]:<7} "
               f"{r['examples']:>4} examples  {r['seconds']:6.1f} s", file=sys.stderr, flush=True)
 
     for spec in specs:
         name, props = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
-                                   seed=args.seed, timeout=args.timeout, on_result=progress)
-        passed = certified([PropertyResult(**p) for p in props])
-        results.append({"name": name, "spec": spec, "passed": passed, "properties": props})
+                                   seed=args.seed, timeout=args.timeout, on_result=on_result,
+                                   on_progress=live and live.show, save_dir=save_dir)
+        mine = [f for f in files if f.for_backend(name, spec)]
+        entries = [e for f in mine for e in f.entries]
+        found = [PropertyResult(**p) for p in props]
+        judged = [expectations.apply(entries, r) for r in found]
+        wrong = [f"{name}: {m}" for m in expectations.unmatched(entries, found)]
+        problems += wrong
+        for r in judged:
+            if r.status in ("failed", "error", "xpassed") and not r.reproduction:
+                r.reproduction = (f"gpt2-conformance certify --backend {spec} --property {r.id} --profile {args.profile}"
+                                  + (f" --seed {args.seed}" if args.seed is not None else ""))
+        results.append({"name": name, "spec": spec, "passed": certified(judged) and not wrong,
+                        "properties": [r.to_dict() for r in judged]})
+    if live:
+        live.clear()
+    for f in files:
+        if not any(f.for_backend(b["name"], b["spec"]) for b in results):
+            problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
 
-    cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples)
+    cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples,
+                             expectations=files, expectation_errors=problems,
+                             command=shlex.join(["gpt2-conformance", *sys.argv[1:]]))
     args.report_dir.mkdir(parents=True, exist_ok=True)
     certificate.write_json(cert, args.report_dir / "certificate.json")
     certificate.write_junit(cert, args.report_dir / "junit.xml")
+    report.write(cert, args.report_dir)
     print(table(cert))
-    print(f"\ncertificate: {args.report_dir / 'certificate.json'}  junit: {args.report_dir / 'junit.xml'}")
+    print(f"\nreports: {', '.join(str(args.report_dir / f) for f in REPORTS)}")
     return 0 if cert["passed"] else 1
+
+
+REPORTS = ("certificate.json", "junit.xml", "report.md", "report.html")
+
+
+class Progress:
+    """One status line on a terminal: which backend and property is running, examples so far."""
+
+    def __init__(self):
+        self.width = 0
+
+    def show(self, name, property_id, examples):
+        text = f"  {name} / {property_id}: {examples} examples"
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def clear(self):
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            self.width = 0
+
+
+def replay_command(args):
+    try:
+        meta, _ = replay.load(args.file)
+        spec = args.backend or meta["spec"]
+        backend = resolve(spec)
+        status, kind, message = replay.replay(args.file, backend)
+    except (replay.ReplayError, BackendError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"{backend.name} / {meta['property']}: {STATUS[status]}" + (f" ({kind})" if kind else "") + f"\n  {message}")
+    if meta.get("counterexample"):
+        print(f"  counterexample: {meta['counterexample']}")
+    if status != "passed":
+        print(f"  saved from {meta['backend']}: {meta['status']} ({meta['kind']}): {meta['message']}")
+    return 0 if status == "passed" else 1
 
 
 def table(cert):
@@ -75,17 +149,14 @@ def table(cert):
     lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  certified"]
     failures = []
     for b in cert["backends"]:
-        cells = []
-        for p in b["properties"]:
-            cell = STATUS[p["status"]]
-            if p["status"] == "passed" and p["worst_ratio"] is not None:
-                cell += f" {p['worst_ratio']:.2g}"
-            cells.append(f"{cell:<18}")
-            if p["status"] in ("failed", "error"):
-                failures.append(f"{b['name']} / {p['id']}: {p['message']}"
-                                + (f"\n    counterexample: {p['counterexample']}" if p["counterexample"] else ""))
+        cells = [f"{report.cell(p):<18}" for p in b["properties"]]
+        for _, p in report.failures({"backends": [b]}):
+            failures.append(f"{b['name']} / {p['id']}: {p['message']}"
+                            + (f"\n    counterexample: {p['counterexample']}" if p["counterexample"] else "")
+                            + (f"\n    reproduce: {p['reproduction']}" if p.get("reproduction") else ""))
         lines.append(f"{b['name']:<{width}}  " + "  ".join(cells) + f"  {'yes' if b['passed'] else 'NO'}")
-    return "\n".join(lines + ([""] + failures if failures else []))
+    problems = [f"expectation file error: {e}" for e in cert.get("expectation_errors", [])]
+    return "\n".join(lines + ([""] + failures + problems if failures or problems else []))
 
 
 if __name__ == "__main__":

@@ -9,15 +9,22 @@ import threading
 import time
 
 from conformance.properties import REGISTRY
-from conformance.runner import PropertyResult
+from conformance.runner import PropertyResult, blocked
+from conformance.worker import ESSENTIALS
 
 
-def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None):
-    """(backend name, [result dicts]) for one backend spec, each property under a time limit."""
+def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None,
+                 on_progress=None, save_dir=None):
+    """(backend name, [result dicts]) for one backend spec, each property under a time limit.
+
+    on_progress(name, property id, examples so far) follows the run; failing examples are saved
+    to save_dir for `replay`.
+    """
     remaining = list(property_ids)
     results, name = [], spec
     while remaining:
-        request = {"spec": spec, "properties": remaining, "profile": profile, "max_examples": max_examples, "seed": seed}
+        request = {"spec": spec, "properties": remaining, "profile": profile, "max_examples": max_examples, "seed": seed,
+                   "save_dir": str(save_dir) if save_dir else None}
         with tempfile.TemporaryFile("w+") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "conformance.worker"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -42,12 +49,17 @@ def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, t
                 if event["event"] == "fatal":
                     proc.wait()
                     for pid in remaining:
-                        results.append(_error(pid, event["message"], on_result, name))
+                        results.append(_report(blocked(REGISTRY[pid], event["message"], "error").to_dict(), on_result, name))
                     return name, results
                 if event["event"] == "backend":
                     name = event["name"]
                 elif event["event"] == "start":
                     current, deadline = event["property"], time.monotonic() + timeout
+                    if on_progress:
+                        on_progress(name, current, 0)
+                elif event["event"] == "example":
+                    if on_progress:
+                        on_progress(name, current, event["n"])
                 elif event["event"] == "result":
                     results.append(event["result"])
                     remaining.remove(event["result"]["id"])
@@ -55,6 +67,11 @@ def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, t
                         on_result(name, event["result"])
                     current = None
             if not remaining:
+                break
+            if current == ESSENTIALS:  # the backend hangs or dies on the smallest canonical model
+                for pid in list(remaining):
+                    results.append(_report(blocked(REGISTRY[pid], why, "error").to_dict(), on_result, name))
+                    remaining.remove(pid)
                 break
             failed = current or remaining[0]
             results.append(_error(failed, why, on_result, name))
@@ -64,7 +81,11 @@ def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, t
 
 
 def _error(pid, message, on_result, name):
-    result = PropertyResult(pid, "error", REGISTRY[pid].core, message=message).to_dict()
+    return _report(PropertyResult(pid, "error", REGISTRY[pid].core, kind="error", message=message).to_dict(),
+                   on_result, name)
+
+
+def _report(result, on_result, name):
     if on_result:
         on_result(name, result)
     return result

@@ -3,11 +3,17 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import hypothesis
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.backends import BackendError
+from conformance.backends import BackendError, WrongShape, guarded_load
 from conformance.properties import REGISTRY, Context, applicable
+from conformance.weights import random_params
+from reference.params import HParams
+
+# How a property failed; an expectation file names one of these for each known failure.
+KINDS = ("tolerance", "error", "shape")
 
 
 class PropertyFailed(AssertionError):
@@ -21,8 +27,10 @@ class PropertyFailed(AssertionError):
 @dataclass
 class PropertyResult:
     id: str
-    status: str  # passed / failed / error / skipped / xfailed
+    status: str  # passed / failed / error / skipped / blocked / xfailed / xpassed
     core: bool
+    kind: str | None = None  # of a failure: tolerance (exceeded) / error (raised) / shape (wrong)
+    dtype: str | None = None
     examples: int = 0
     max_abs_err: float | None = None  # of the counterexample if failed, else the largest seen
     tolerance: float | None = None  # the tolerance that max_abs_err was held to
@@ -31,17 +39,41 @@ class PropertyResult:
     message: str | None = None
     seconds: float = 0.0
     samples: list = field(default_factory=list)  # [error, tolerance] per example
+    reproduction: str | None = None  # a command that re-runs the failing example
+    # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
+    failing_draws: list | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self):
-        return asdict(self)
+        d = asdict(self)
+        del d["failing_draws"]
+        return d
 
 
-def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=None):
+class RecordedData:
+    """Hypothesis' st.data() with every draw recorded, so a failing example can be saved and replayed."""
+
+    def __init__(self, data, draws):
+        self._data, self.draws = data, draws
+
+    def draw(self, strategy, label=None):
+        value = self._data.draw(strategy, label=label)
+        self.draws.append((label, value))
+        return value
+
+
+def failure_kind(error):
+    """tolerance / shape / error: what an expectation file must name for this failure."""
+    if isinstance(error, PropertyFailed):
+        return "tolerance"
+    return "shape" if isinstance(error, WrongShape) else "error"
+
+
+def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=None, on_example=None):
     dtype = dtype or backend.capabilities.dtypes[0]
     why_not = applicable(prop, backend.capabilities)
     if why_not:
-        return PropertyResult(prop.id, "skipped", prop.core, message=why_not)
-    samples, last_notes = [], {}
+        return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)
+    samples, last_notes, last_draws = [], {}, []
 
     overrides = {"max_examples": max_examples} if max_examples else {}
     if seed is not None:
@@ -52,28 +84,32 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     def check(data):
         ctx = Context(backend, dtype)
         last_notes.clear()
+        last_draws.clear()
         ctx.notes = last_notes
-        m = prop.fn(ctx, data)
+        m = prop.fn(ctx, RecordedData(data, last_draws))
         samples.append([m.err, m.tol])
+        if on_example:
+            on_example(len(samples))
         if not m.ok:
             raise PropertyFailed(m)
 
     if seed is not None:
         check = hypothesis.seed(seed)(check)
     start = time.perf_counter()
-    status, message, counterexample, failing = "passed", None, None, None
+    status, kind, message, counterexample, failing, draws = "passed", None, None, None, None, None
     try:
         check()
     except PropertyFailed as e:
-        status, message = "failed", str(e)
-        counterexample = describe(last_notes)
+        status, kind, message = "failed", "tolerance", str(e)
+        counterexample, draws = describe(last_notes), list(last_draws)
         failing = [e.measurement.err, e.measurement.tol]
     except (BackendError, Exception) as e:  # a backend that raises is that backend's error, never the run's
-        status, message = "error", f"{type(e).__name__}: {e}"
-        counterexample = describe(last_notes)
+        status, kind, message = "error", failure_kind(e), f"{type(e).__name__}: {e}"
+        counterexample, draws = describe(last_notes), list(last_draws)
     seconds = time.perf_counter() - start
-    result = PropertyResult(prop.id, status, prop.core, examples=len(samples), counterexample=counterexample,
-                            message=message, seconds=round(seconds, 3), samples=samples)
+    result = PropertyResult(prop.id, status, prop.core, kind=kind, dtype=dtype, examples=len(samples),
+                            counterexample=counterexample, message=message, seconds=round(seconds, 3),
+                            samples=samples, failing_draws=draws)
     if samples:
         # a failure reports its (shrunk) counterexample's error; a pass its largest error
         result.max_abs_err, result.tolerance = failing or max(samples, key=lambda s: s[0])
@@ -83,6 +119,23 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
 
 def describe(notes):
     return ", ".join(f"{k}={v!r}" for k, v in notes.items()) or None
+
+
+def essentials(backend, dtype=None):
+    """None if the backend loads canonical params and returns logits of the right shape, else
+    (kind, message). A backend that cannot do this much has every property blocked by it."""
+    hp = HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1)
+    tokens = np.arange(6, dtype=np.int64).reshape(2, 3) % hp.n_vocab
+    try:
+        guarded_load(backend, random_params(hp, seed=0), dtype or backend.capabilities.dtypes[0]).forward(tokens)
+    except Exception as e:
+        return failure_kind(e), f"{type(e).__name__}: {e}"
+    return None
+
+
+def blocked(prop, cause, kind, dtype=None):
+    return PropertyResult(prop.id, "blocked", prop.core, kind=kind, dtype=dtype,
+                          message=f"blocked: the backend fails the essentials check ({cause})")
 
 
 def run_backend(backend, property_ids=None, **kwargs):

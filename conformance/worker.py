@@ -8,6 +8,8 @@ import json
 import os
 import sys
 
+ESSENTIALS = "essentials"  # the check before any property: load canonical params, forward, logits shape
+
 
 def main():
     request = json.loads(sys.stdin.read())
@@ -17,10 +19,10 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from conformance import profiles
+    from conformance import profiles, replay
     from conformance.backends import BackendError, resolve
     from conformance.properties import REGISTRY
-    from conformance.runner import run_property
+    from conformance.runner import blocked, essentials, run_property
 
     try:
         backend = resolve(request["spec"])
@@ -28,12 +30,20 @@ def main():
         emit(event="fatal", message=str(e))
         return
     emit(event="backend", name=backend.name)
+    emit(event="start", property=ESSENTIALS)
+    failed = essentials(backend)
     for pid in request["properties"]:
+        if failed:
+            emit(event="result", result=blocked(REGISTRY[pid], failed[1], failed[0]).to_dict())
+            continue
         emit(event="start", property=pid)
         result = run_property(REGISTRY[pid], backend, profile=profiles.get(request["profile"]),
-                              max_examples=request.get("max_examples"), seed=request.get("seed"))
+                              max_examples=request.get("max_examples"), seed=request.get("seed"),
+                              on_example=lambda n: emit(event="example", n=n))
+        if result.failing_draws is not None and request.get("save_dir"):
+            path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
+            result.reproduction = f"gpt2-conformance replay {path} --backend {request['spec']}"
         emit(event="result", result=result.to_dict())
-
 
 if __name__ == "__main__":
     main()

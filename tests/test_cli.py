@@ -53,8 +53,8 @@ def test_hanging_crashing_and_raising_backends_cost_only_themselves(tmp_path):
     assert "no result within 6" in by_name["hangs"]["properties"][0]["message"]
     assert "signal SIGABRT" in by_name["aborts"]["properties"][0]["message"]
     assert "CUDA error" in by_name["raises"]["properties"][0]["message"]
-    for name in ("hangs", "aborts", "raises"):
-        assert [p["status"] for p in by_name[name]["properties"]] == ["error", "error"]
+    for name in ("hangs", "aborts", "raises"):  # each fails the essentials check: one cause, not one per property
+        assert [p["status"] for p in by_name[name]["properties"]] == ["blocked", "blocked"]
 
 
 def test_unknown_backend_is_an_error_not_a_crash(tmp_path):

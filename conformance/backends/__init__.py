@@ -45,6 +45,10 @@ class BackendError(RuntimeError):
     """A backend failed or broke the protocol; the message says which backend and how."""
 
 
+class WrongShape(BackendError):
+    """A backend returned logits of the wrong shape."""
+
+
 @dataclass
 class Guarded:
     """A loaded model behind the checks the suite makes on the backend's behalf.
@@ -78,7 +82,7 @@ class Guarded:
         logits = np.asarray(logits)
         expected = (*tokens.shape, hp.n_vocab)
         if logits.shape != expected:
-            raise BackendError(f"{self.backend_name} returned logits of shape {logits.shape}, expected {expected}")
+            raise WrongShape(f"{self.backend_name} returned logits of shape {logits.shape}, expected {expected}")
         if logits.dtype.kind != "f":
             raise BackendError(f"{self.backend_name} returned logits of dtype {logits.dtype}, expected float")
         seen = (past.length if past is not None else 0) + tokens.shape[1]

@@ -1,0 +1,124 @@
+"""Failing examples saved as .npz and re-run: `certify --save-failing-inputs DIR`, `replay FILE`.
+
+A property draws its example through `data.draw`; the runner records every draw of the failing
+example (runner.RecordedData). Replaying feeds the same values back in the same order, so any property
+re-runs its own check on the saved example, with no property-specific code here. The file also holds,
+for people and other tools, the config (`hparams/*`), weights (`weights/<canonical name>`) and tokens of
+every drawn generated model.
+"""
+import dataclasses
+import importlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from conformance.properties import REGISTRY, Context
+from conformance.runner import PropertyFailed, failure_kind
+
+_TRUSTED = ("conformance.", "reference.")  # the only modules whose dataclasses a file may rebuild
+
+
+class ReplayError(ValueError):
+    """A file that is not a saved failing example, or that this suite cannot re-run."""
+
+
+class FixedDraws:
+    """Stands in for st.data(): returns the recorded values in the recorded order."""
+
+    def __init__(self, draws):
+        self._draws = list(draws)
+
+    def draw(self, strategy, label=None):
+        if not self._draws:
+            raise ReplayError("the property draws more values than the file holds (saved by another suite version?)")
+        saved_label, value = self._draws.pop(0)
+        if saved_label != label:
+            raise ReplayError(f"the property draws {label!r} where the file holds {saved_label!r}")
+        return value
+
+
+def save(directory, *, spec, backend_name, result):
+    """Write result's failing example to DIR/<backend>__<property>[__<dtype>].npz; return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = "__".join(filter(None, [backend_name, result.id, result.dtype]))
+    path = directory / (re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".npz")
+    arrays = {}
+    meta = {"property": result.id, "spec": spec, "backend": backend_name, "dtype": result.dtype,
+            "status": result.status, "kind": result.kind, "message": result.message,
+            "counterexample": result.counterexample,
+            "draws": [[label, _encode(value, arrays)] for label, value in result.failing_draws]}
+    for i, (_, value) in enumerate(result.failing_draws):
+        if hasattr(value, "params") and hasattr(value, "tokens"):  # a generated model and its input
+            arrays[f"tokens/{i}"] = value.tokens
+            arrays.update({f"hparams/{i}/{k}": np.array(v) for k, v in value.hparams.to_dict().items()})
+            arrays.update({f"weights/{i}/{k}": v for k, v in value.params().tensors.items()})
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+    return path
+
+
+def load(path):
+    """(meta dict, [(label, value)] draws) of a saved example."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in f.files if k.startswith("draw/")}
+    except (OSError, KeyError, ValueError) as e:
+        raise ReplayError(f"{path} is not a saved failing example: {e}") from None
+    return meta, [(label, _decode(value, arrays)) for label, value in meta["draws"]]
+
+
+def replay(path, backend):
+    """Re-run the saved example on backend: (status, kind, message) with status passed/failed/error."""
+    meta, draws = load(path)
+    if meta["property"] not in REGISTRY:
+        raise ReplayError(f"{path}: unknown property {meta['property']!r}")
+    ctx = Context(backend, meta["dtype"] or backend.capabilities.dtypes[0])
+    try:
+        m = REGISTRY[meta["property"]].fn(ctx, FixedDraws(draws))
+        if not m.ok:
+            raise PropertyFailed(m)
+    except ReplayError:
+        raise
+    except PropertyFailed as e:
+        return "failed", "tolerance", str(e)
+    except Exception as e:
+        return "error", failure_kind(e), f"{type(e).__name__}: {e}"
+    return "passed", None, f"{m.detail}: max |error| {m.err:.3g} within tolerance {m.tol:.3g}"
+
+
+def _encode(value, arrays):
+    if isinstance(value, np.ndarray):
+        key = f"draw/{len(arrays)}"
+        arrays[key] = value
+        return {"ndarray": key}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        return {"dataclass": f"{cls.__module__}:{cls.__qualname__}",
+                "fields": {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}}
+    if isinstance(value, (list, tuple)):
+        return {"tuple" if isinstance(value, tuple) else "list": [_encode(v, arrays) for v in value]}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ReplayError(f"cannot save a drawn {type(value).__name__}; draw arrays, numbers, strings or dataclasses")
+
+
+def _decode(value, arrays):
+    if not isinstance(value, dict):
+        return value
+    if "ndarray" in value:
+        return arrays[value["ndarray"]]
+    if "list" in value or "tuple" in value:
+        items = [_decode(v, arrays) for v in value.get("list", value.get("tuple"))]
+        return items if "list" in value else tuple(items)
+    module, _, qualname = value["dataclass"].partition(":")
+    if not module.startswith(_TRUSTED):
+        raise ReplayError(f"the file names {value['dataclass']}, outside this suite")
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls(**{k: _decode(v, arrays) for k, v in value["fields"].items()})

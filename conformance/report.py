@@ -1,0 +1,199 @@
+"""Reports people read, from a certificate: report.md (short, for a PR comment) and report.html (one
+self-contained page: no scripts, no network; the plots are inline SVG drawn here)."""
+import html
+import math
+
+STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "blocked": "BLOCKED",
+          "xfailed": "xfail", "xpassed": "XPASS"}
+BAD = ("failed", "error", "blocked", "xpassed")
+MAX_FAILURES_MD = 10  # a PR comment stays readable; the rest is in the certificate and the HTML
+MAX_TEXT_MD = 400
+
+
+def margin(p):
+    """How many times the worst error fits into its tolerance (None without a finite, positive ratio)."""
+    r = p.get("worst_ratio")
+    return 1 / r if r and math.isfinite(r) else None
+
+
+def cell(p):
+    text = STATUS[p["status"]]
+    if p["status"] == "passed" and p.get("worst_ratio") is not None:
+        text += f" {p['worst_ratio']:.2g}"
+    return text
+
+
+def header(cert):
+    parts = [f"suite {cert['suite_version']}", f"profile {cert['profile']}",
+             f"seed {cert['seed'] if cert['seed'] is not None else 'profile default'}"]
+    parts += [f"expectations {e['path']} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
+    return parts
+
+
+def failures(cert):
+    """The results to read about: failed, error, xpassed, and per backend the first blocked one
+    (the others are blocked by the same essentials failure)."""
+    out = []
+    for b in cert["backends"]:
+        bad = [p for p in b["properties"] if p["status"] in BAD and p["status"] != "blocked"]
+        blocked = [p for p in b["properties"] if p["status"] == "blocked"]
+        if blocked:
+            out.append((b, {**blocked[0], "id": f"{len(blocked)} properties"}))
+        out += [(b, p) for p in bad]
+    return out
+
+
+def _short(text, limit=MAX_TEXT_MD):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def markdown(cert):
+    ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
+    lines = [f"## gpt2-conformance: {'passed' if cert['passed'] else 'FAILED'}", "", " · ".join(header(cert)), "",
+             "| backend | " + " | ".join(f"`{i}`" for i in ids) + " | certified |",
+             "|---|" + "---|" * len(ids) + "---|"]
+    for b in cert["backends"]:
+        cells = [f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in b["properties"]]
+        lines.append(f"| {b['name']} | " + " | ".join(cells) + f" | {'yes' if b['passed'] else '**no**'} |")
+    lines += ["", "A passing cell shows its worst error/tolerance ratio (below 1 holds; its inverse is the margin)."]
+    for e in cert.get("expectation_errors", []):
+        lines.append(f"- expectation file error: {e}")
+    bad = failures(cert)
+    if bad:
+        lines += ["", "### Failures", ""]
+    for b, p in bad[:MAX_FAILURES_MD]:
+        lines.append(f"- **{b['name']} / {p['id']}** ({p['status']}{', ' + p['kind'] if p.get('kind') else ''}): "
+                     f"{_short(p.get('message') or '')}")
+        if p.get("counterexample"):
+            lines.append(f"  - counterexample: `{_short(p['counterexample'])}`")
+        if p.get("reproduction"):
+            lines.append(f"  - reproduce: `{p['reproduction']}`")
+    if len(bad) > MAX_FAILURES_MD:
+        lines.append(f"- … and {len(bad) - MAX_FAILURES_MD} more (see report.html or certificate.json)")
+    return "\n".join(lines) + "\n"
+
+
+# ---- HTML ----------------------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;max-width:1400px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}
+.meta{color:#57606a} table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d0d7de;padding:4px 8px}
+th{background:#f6f8fa;text-align:left} .passed,.xfailed{background:#dafbe1} .skipped{background:#f6f8fa}
+.failed,.error,.blocked,.xpassed{background:#ffebe9;font-weight:600}
+.grid{display:flex;flex-wrap:wrap;gap:12px} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:300px}
+.card h3{font-size:14px;margin:0 0 4px} .card p{margin:4px 0;font-size:12px;color:#57606a}
+.badge{float:right;font-size:11px;padding:1px 6px;border-radius:10px} code,pre{font-size:12px}
+pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px;margin:4px 0}
+"""
+
+W, H, PAD_L, PAD_B, PAD_T, PAD_R = 280, 210, 44, 34, 10, 10
+
+
+def scatter(samples, failing=None):
+    """SVG: measured error (y) against tolerance (x), log-log, one point per example; above the
+    diagonal fails. Examples with error 0 sit on the bottom edge."""
+    pts = [(e, t) for e, t in samples if t and t > 0 and e is not None and math.isfinite(t)]
+    if not pts:
+        return None
+    finite = [v for e, t in pts for v in (e, t) if v > 0 and math.isfinite(v)]
+    if failing and failing[0] and math.isfinite(failing[0]) and failing[0] > 0:
+        finite.append(failing[0])
+    lo, hi = math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))
+    if hi - lo < 2:
+        lo, hi = lo - 1, hi + 1
+    pw, ph = W - PAD_L - PAD_R, H - PAD_B - PAD_T
+
+    def x(v):
+        return PAD_L + (math.log10(v) - lo) / (hi - lo) * pw
+
+    def y(v):
+        if v <= 0:
+            return PAD_T + ph
+        if not math.isfinite(v):
+            return PAD_T
+        return PAD_T + ph - (min(max(math.log10(v), lo), hi) - lo) / (hi - lo) * ph
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
+           f'<polygon points="{PAD_L},{PAD_T + ph} {PAD_L + pw},{PAD_T} {PAD_L},{PAD_T}" fill="#ffebe9"/>',
+           f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="none" stroke="#8c959f"/>']
+    step = max(1, (hi - lo) // 4)
+    for d in range(lo, hi + 1, step):
+        out.append(f'<line x1="{x(10.0 ** d):.1f}" y1="{PAD_T + ph}" x2="{x(10.0 ** d):.1f}" y2="{PAD_T + ph + 4}" stroke="#57606a"/>'
+                   f'<text x="{x(10.0 ** d):.1f}" y="{PAD_T + ph + 15}" font-size="10" text-anchor="middle">1e{d}</text>'
+                   f'<line x1="{PAD_L - 4}" y1="{y(10.0 ** d):.1f}" x2="{PAD_L}" y2="{y(10.0 ** d):.1f}" stroke="#57606a"/>'
+                   f'<text x="{PAD_L - 6}" y="{y(10.0 ** d) + 3:.1f}" font-size="10" text-anchor="end">1e{d}</text>')
+    out.append(f'<line x1="{PAD_L}" y1="{PAD_T + ph}" x2="{PAD_L + pw}" y2="{PAD_T}" stroke="#cf222e" stroke-dasharray="4 3"/>'
+               f'<text x="{PAD_L + pw - 4}" y="{PAD_T + 22}" font-size="10" fill="#cf222e" text-anchor="end">error = tolerance</text>'
+               f'<text x="{PAD_L + pw / 2}" y="{H - 3}" font-size="11" text-anchor="middle">tolerance</text>'
+               f'<text x="11" y="{PAD_T + ph / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 11 {PAD_T + ph / 2})">measured error</text>')
+    for e, t in pts:
+        color = "#1a7f37" if e <= t else "#cf222e"
+        out.append(f'<circle cx="{x(t):.1f}" cy="{y(e):.1f}" r="2.6" fill="{color}" fill-opacity="0.55"/>')
+    if failing and failing[1] and failing[1] > 0:
+        out.append(f'<circle cx="{x(failing[1]):.1f}" cy="{y(failing[0]):.1f}" r="6" fill="none" stroke="#cf222e" stroke-width="2"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _card(p):
+    e = html.escape
+    samples = p.get("samples") or []
+    failing = [p["max_abs_err"], p["tolerance"]] if p["status"] in ("failed", "xfailed") and p.get("tolerance") else None
+    plot = scatter(samples, failing)
+    lines = [f'<div class="card"><span class="badge {p["status"]}">{STATUS[p["status"]]}</span><h3>{e(p["id"])}</h3>']
+    if plot:
+        lines.append(plot)
+    elif samples and all(t == 0 for _, t in samples):
+        same = sum(1 for err, _ in samples if err == 0)
+        lines.append(f"<p>tolerance 0 (bitwise): {same} of {len(samples)} examples identical</p>")
+    exact = sum(1 for err, t in samples if err == 0 and t and t > 0)
+    facts = [f"{p['examples']} examples"]
+    if exact:
+        facts.append(f"{exact} with error 0 (bottom edge)")
+    if p.get("worst_ratio") is not None:
+        m = margin(p)
+        facts.append(f"worst error/tolerance {p['worst_ratio']:.3g}" + (f", margin {m:.3g}×" if m and p['worst_ratio'] <= 1 else ""))
+    if p.get("max_abs_err") is not None and p.get("tolerance") is not None:
+        facts.append(f"{'counterexample' if p['status'] in ('failed', 'xfailed') else 'largest'} error "
+                     f"{p['max_abs_err']:.3g} vs tolerance {p['tolerance']:.3g}")
+    lines.append(f"<p>{' · '.join(facts)}</p>")
+    for label in ("message", "counterexample", "reproduction"):
+        if p.get(label) and (p["status"] != "passed" or label != "message"):
+            lines.append(f"<p><b>{label}</b></p><pre>{e(str(p[label]))}</pre>")
+    lines.append("</div>")
+    return "".join(lines)
+
+
+def html_page(cert):
+    e = html.escape
+    ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
+    verdict = "passed" if cert["passed"] else "FAILED"
+    out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
+           f"<title>gpt2-conformance: {verdict}</title><style>{CSS}</style></head><body>",
+           f"<h1>gpt2-conformance: {verdict}</h1><div class=meta>{e(' · '.join(header(cert)))}<br>"
+           f"Python {e(cert['environment']['python'])} · "
+           + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div>",
+           "<table><tr><th>backend</th>" + "".join(f"<th>{e(i)}</th>" for i in ids) + "<th>certified</th></tr>"]
+    for b in cert["backends"]:
+        out.append(f"<tr><td>{e(b['name'])}</td>" + "".join(f'<td class="{p["status"]}">{cell(p)}</td>' for p in b["properties"])
+                   + f"<td class=\"{'passed' if b['passed'] else 'failed'}\">{'yes' if b['passed'] else 'no'}</td></tr>")
+    out.append("</table>")
+    for err in cert.get("expectation_errors", []):
+        out.append(f"<p class=failed>expectation file error: {e(err)}</p>")
+    out.append("<p class=meta>Each plot: one point per example, its measured error against the tolerance it was "
+               "held to (derived per example, see conformance/tolerances.py). Points below the dashed diagonal hold; "
+               "the shaded area fails; a ring marks the shrunk counterexample. The margin is tolerance/error of the "
+               "worst example.</p>")
+    for b in cert["backends"]:
+        out.append(f"<h2>{e(b['name'])} <span class=meta>({e(b['spec'])})</span></h2><div class=grid>")
+        out += [_card(p) for p in b["properties"]]
+        out.append("</div>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write(cert, directory):
+    (directory / "report.md").write_text(markdown(cert))
+    (directory / "report.html").write_text(html_page(cert))
