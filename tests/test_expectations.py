@@ -1,0 +1,58 @@
+"""Expectation files: what they may say, and how a listed failure is judged."""
+import pytest
+
+from conformance import expectations
+from conformance.runner import PropertyResult
+
+LINK = "https://github.com/karpathy/nanoGPT/issues/274"
+
+
+def write(tmp_path, body, backend="b"):
+    path = tmp_path / "x.toml"
+    path.write_text(f'backend = "{backend}"\n' + body)
+    return path
+
+
+def entry(prop="reference_logits", kind="tolerance", category="known-bug", reason=f"bug, {LINK}", extra=""):
+    return f'[[expected]]\nproperty = "{prop}"\ncategory = "{category}"\nkind = "{kind}"\nreason = "{reason}"\n{extra}\n'
+
+
+@pytest.mark.parametrize("body,complaint", [
+    (entry(prop="nope"), "unknown property 'nope'"),
+    (entry(kind="slow"), "kind must be one of tolerance, error, shape"),
+    (entry(category="wontfix"), "category must be one of"),
+    (entry(reason="no link"), "must link"),
+    (entry() + entry(), "listed twice: reference_logits"),
+    ('[[expected]]\nproperty = "determinism"\n', "missing category, kind, reason"),
+    ("oops = [", "cannot read"),
+])
+def test_a_malformed_file_is_a_clear_error(tmp_path, body, complaint):
+    with pytest.raises(expectations.ExpectationError, match=complaint.replace("(", r"\(")):
+        expectations.load(write(tmp_path, body))
+
+
+def result(status, kind=None, dtype="float32", core=True, pid="reference_logits"):
+    return PropertyResult(pid, status, core, kind=kind, dtype=dtype, message="what happened")
+
+
+@pytest.mark.parametrize("listed,outcome,judged", [
+    ("tolerance", result("failed", "tolerance"), "xfailed"),
+    ("shape", result("error", "shape"), "xfailed"),
+    ("error", result("skipped"), "xfailed"),  # a core property the backend cannot run
+    ("tolerance", result("passed"), "xpassed"),  # the list must not rot
+    ("error", result("failed", "tolerance"), "failed"),  # a different failure is a new failure
+    ("tolerance", result("error", "error"), "error"),
+    ("tolerance", result("blocked", "error"), "blocked"),  # the essentials failure is the one to fix
+])
+def test_listed_failures_are_judged_by_kind(tmp_path, listed, outcome, judged):
+    (e,) = expectations.load(write(tmp_path, entry(kind=listed))).entries
+    assert expectations.apply([e], outcome).status == judged
+
+
+def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_path):
+    f = expectations.load(write(tmp_path, entry(extra='dtype = "float16"')))
+    assert expectations.apply(f.entries, result("failed", "tolerance", dtype="float16")).status == "xfailed"
+    assert expectations.apply(f.entries, result("failed", "tolerance", dtype="float32")).status == "failed"
+    (problem,) = expectations.unmatched(f.entries, [result("failed", "tolerance", dtype="float32")])
+    assert "reference_logits [float16] matches nothing" in problem
+    assert expectations.unmatched(f.entries, [result("passed", pid="determinism")]) == []  # not run: not judged

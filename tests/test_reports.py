@@ -1,0 +1,88 @@
+"""One certify run: expectation files, the four reports, saved failing examples that replay, blocked backends."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ERF_EXPECTED = ROOT / "tests/data/erf_gelu.expectations.toml"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def certify(out, *args):
+    proc = cli("certify", "--report-dir", str(out), *args)
+    return proc, json.loads((out / "certificate.json").read_text())
+
+
+def expectation_file(tmp_path, backend, prop, kind):
+    text = ERF_EXPECTED.read_text().replace('"erf_gelu"', f'"{backend}"')
+    path = tmp_path / f"{backend}.toml"
+    path.write_text(text.replace('"reference_logits"', f'"{prop}"').replace('"tolerance"', f'"{kind}"'))
+    return path
+
+
+def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_path):
+    args = ("--backend", "conformance.mutants:erf_gelu", "--property", "reference_logits")
+    proc, cert = certify(tmp_path / "with", *args, "--expectations", str(ERF_EXPECTED))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (p,) = cert["backends"][0]["properties"]
+    assert p["status"] == "xfailed" and "nanoGPT/issues/274" in p["message"]
+    assert cert["expectations"][0]["sha256"] and cert["expectations"][0]["backend"] == "erf_gelu"
+
+    proc, cert = certify(tmp_path / "without", *args)
+    assert proc.returncode == 1
+    (p,) = cert["backends"][0]["properties"]
+    assert p["status"] == "failed" and p["kind"] == "tolerance"
+
+    # every failure prints its reproduction, and the saved example replays to the same failure
+    saved = tmp_path / "without/failing-inputs/erf_gelu__reference_logits__float32.npz"
+    assert f"reproduce: gpt2-conformance replay {saved} --backend conformance.mutants:erf_gelu" in proc.stdout
+    replayed = cli("replay", str(saved))
+    assert replayed.returncode == 1 and p["message"] in replayed.stdout
+    assert cli("replay", str(saved), "--backend", "reference").returncode == 0  # the reference has no such bug
+
+
+def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
+    passes = expectation_file(tmp_path, "reference", "tied_head", "tolerance")
+    differs = expectation_file(tmp_path, "head_copied_at_load", "tied_head", "error")
+    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--backend", "conformance.mutants:head_copied_at_load",
+                         "--backend", "tests.misbehaving:wrong_shape", "--property", "tied_head",
+                         "--max-examples", "10", "--expectations", str(passes), "--expectations", str(differs))
+    assert proc.returncode == 1
+    by_name = {b["name"]: b for b in cert["backends"]}
+    (p,) = by_name["reference"]["properties"]
+    assert p["status"] == "xpassed" and "remove the entry" in p["message"] and not by_name["reference"]["passed"]
+    (p,) = by_name["head_copied_at_load"]["properties"]
+    assert p["status"] == "failed" and "fails with kind tolerance, not as listed" in p["message"]
+    (p,) = by_name["wrong-shape"]["properties"]  # essentials first: blocked by the wrong shape
+    assert p["status"] == "blocked" and p["kind"] == "shape" and "returned logits of shape" in p["message"]
+
+    # all four reports from the one run
+    out = tmp_path / "out"
+    md = (out / "report.md").read_text()
+    assert "| head_copied_at_load | **FAIL** |" in md and "reproduce: `gpt2-conformance" in md and len(md) < 65536
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 2 and "error = tolerance" in page  # one plot per property that ran
+    assert not re.search(r"<script|<link|\bsrc=|url\(", page)  # self-contained: nothing fetched
+    assert (out / "junit.xml").read_text().count("<testcase") == 3
+    assert "\n          0." not in (out / "certificate.json").read_text()  # samples one example per entry, not one number per line
+
+
+def test_an_expectation_file_for_a_backend_not_in_the_run_is_an_error(tmp_path):
+    stray = expectation_file(tmp_path, "nobody", "determinism", "error")
+    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--property", "determinism",
+                         "--max-examples", "3", "--expectations", str(stray))
+    assert proc.returncode == 1 and "'nobody', which was not certified" in proc.stdout
+    assert cert["expectation_errors"] and not cert["passed"]
+
+
+def test_a_malformed_expectation_file_stops_the_run_before_it_starts(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('backend = "reference"\n[[expected]]\nproperty = "nope"\n')
+    proc = cli("certify", "--report-dir", str(tmp_path), "--expectations", str(bad))
+    assert proc.returncode == 2 and "missing category, kind, reason" in proc.stderr
