@@ -82,13 +82,13 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bot
 .meta{color:#57606a} table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d0d7de;padding:4px 8px}
 th{background:#f6f8fa;text-align:left} .passed,.xfailed{background:#dafbe1} .skipped{background:#f6f8fa}
 .failed,.error,.blocked,.xpassed{background:#ffebe9;font-weight:600}
-.grid{display:flex;flex-wrap:wrap;gap:12px} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:300px}
+.grid{display:flex;flex-wrap:wrap;gap:12px} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:228px}
 .card h3{font-size:14px;margin:0 0 4px} .card p{margin:4px 0;font-size:12px;color:#57606a}
 .badge{float:right;font-size:11px;padding:1px 6px;border-radius:10px} code,pre{font-size:12px}
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px;margin:4px 0}
 """
 
-W, H, PAD_L, PAD_B, PAD_T, PAD_R = 280, 210, 44, 34, 10, 10
+W, H, PAD_L, PAD_B, PAD_T, PAD_R = 228, 196, 52, 34, 10, 12
 
 
 def scatter(samples, failing=None):
@@ -115,17 +115,19 @@ def scatter(samples, failing=None):
             return PAD_T
         return PAD_T + ph - (min(max(math.log10(v), lo), hi) - lo) / (hi - lo) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">'
+           '<title>measured error against tolerance, one point per example</title>',
            f'<polygon points="{PAD_L},{PAD_T + ph} {PAD_L + pw},{PAD_T} {PAD_L},{PAD_T}" fill="#ffebe9"/>',
            f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="none" stroke="#8c959f"/>']
-    step = max(1, (hi - lo) // 4)
+    step = max(1, math.ceil((hi - lo) / 4))
     for d in range(lo, hi + 1, step):
         out.append(f'<line x1="{x(10.0 ** d):.1f}" y1="{PAD_T + ph}" x2="{x(10.0 ** d):.1f}" y2="{PAD_T + ph + 4}" stroke="#57606a"/>'
                    f'<text x="{x(10.0 ** d):.1f}" y="{PAD_T + ph + 15}" font-size="10" text-anchor="middle">1e{d}</text>'
                    f'<line x1="{PAD_L - 4}" y1="{y(10.0 ** d):.1f}" x2="{PAD_L}" y2="{y(10.0 ** d):.1f}" stroke="#57606a"/>'
                    f'<text x="{PAD_L - 6}" y="{y(10.0 ** d) + 3:.1f}" font-size="10" text-anchor="end">1e{d}</text>')
     out.append(f'<line x1="{PAD_L}" y1="{PAD_T + ph}" x2="{PAD_L + pw}" y2="{PAD_T}" stroke="#cf222e" stroke-dasharray="4 3"/>'
-               f'<text x="{PAD_L + pw - 4}" y="{PAD_T + 22}" font-size="10" fill="#cf222e" text-anchor="end">error = tolerance</text>'
+               f'<text x="{PAD_L + 4}" y="{PAD_T + 12}" font-size="10" fill="#cf222e">fails</text>'
+               f'<text x="{PAD_L + pw - 4}" y="{PAD_T + ph - 14}" font-size="10" fill="#1a7f37" text-anchor="end">holds</text>'
                f'<text x="{PAD_L + pw / 2}" y="{H - 3}" font-size="11" text-anchor="middle">tolerance</text>'
                f'<text x="11" y="{PAD_T + ph / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 11 {PAD_T + ph / 2})">measured error</text>')
     for e, t in pts:
@@ -187,9 +189,11 @@ def html_page(cert):
                "the shaded area fails; a ring marks the shrunk counterexample. The margin is tolerance/error of the "
                "worst example.</p>")
     for b in cert["backends"]:
-        out.append(f"<h2>{e(b['name'])} <span class=meta>({e(b['spec'])})</span></h2><div class=grid>")
-        out += [_card(p) for p in b["properties"]]
-        out.append("</div>")
+        out.append(f"<h2>{e(b['name'])} <span class=meta>({e(b['spec'])})</span></h2>")
+        blocked = [p for p in b["properties"] if p["status"] == "blocked"]
+        if blocked:  # the essentials check failed: one cause, so one box
+            out.append(f"<p>{len(blocked)} properties blocked</p><pre class=blocked>{e(blocked[0]['message'])}</pre>")
+        out.append("<div class=grid>" + "".join(_card(p) for p in b["properties"] if p["status"] != "blocked") + "</div>")
     out.append("</body></html>")
     return "\n".join(out)
 

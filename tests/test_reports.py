@@ -67,7 +67,7 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     md = (out / "report.md").read_text()
     assert "| head_copied_at_load | **FAIL** |" in md and "reproduce: `gpt2-conformance" in md and len(md) < 65536
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 2 and "error = tolerance" in page  # one plot per property that ran
+    assert page.count("<svg") == 2 and "measured error against tolerance" in page  # one plot per property that ran
     assert not re.search(r"<script|<link|\bsrc=|url\(", page)  # self-contained: nothing fetched
     assert (out / "junit.xml").read_text().count("<testcase") == 3
     assert "\n          0." not in (out / "certificate.json").read_text()  # samples one example per entry, not one number per line
