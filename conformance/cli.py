@@ -114,7 +114,7 @@ class Progress:
         self.width = 0
 
     def show(self, name, property_id, examples):
-        text = f"  {name} / {property_id}: {examples} examples"
+        text = f"  {name} / {property_id}" + (f": {examples} examples" if examples else "")
         sys.stderr.write("\r" + text.ljust(self.width))
         sys.stderr.flush()
         self.width = len(text)
