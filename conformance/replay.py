@@ -70,11 +70,10 @@ def load(path):
     return meta, [(label, _decode(value, arrays)) for label, value in meta["draws"]]
 
 
-def replay(path, backend):
-    """Re-run the saved example on backend: (status, kind, message) with status passed/failed/error."""
-    meta, draws = load(path)
+def rerun(meta, draws, backend):
+    """Re-run a saved example (from load) on backend: (status, kind, message), status passed/failed/error."""
     if meta["property"] not in REGISTRY:
-        raise ReplayError(f"{path}: unknown property {meta['property']!r}")
+        raise ReplayError(f"unknown property {meta['property']!r} (saved by another suite version?)")
     ctx = Context(backend, meta["dtype"] or backend.capabilities.dtypes[0])
     try:
         m = REGISTRY[meta["property"]].fn(ctx, FixedDraws(draws))

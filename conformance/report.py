@@ -25,7 +25,7 @@ def cell(p):
 
 def header(cert):
     parts = [f"suite {cert['suite_version']}", f"profile {cert['profile']}",
-             f"seed {cert['seed'] if cert['seed'] is not None else 'profile default'}"]
+             f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
     parts += [f"expectations {e['path']} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
     return parts
 

@@ -41,9 +41,13 @@ def main():
                               max_examples=request.get("max_examples"), seed=request.get("seed"),
                               on_example=lambda n: emit(event="example", n=n))
         if result.failing_draws is not None and request.get("save_dir"):
-            path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
-            result.reproduction = f"gpt2-conformance replay {path} --backend {request['spec']}"
+            try:
+                path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
+                result.reproduction = f"gpt2-conformance replay {path} --backend {request['spec']}"
+            except (replay.ReplayError, OSError) as e:
+                result.message += f"\n(the failing example could not be saved: {e})"
         emit(event="result", result=result.to_dict())
+
 
 if __name__ == "__main__":
     main()

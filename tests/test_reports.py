@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 ERF_EXPECTED = ROOT / "tests/data/erf_gelu.expectations.toml"
 
@@ -59,6 +61,11 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     assert p["status"] == "xpassed" and "remove the entry" in p["message"] and not by_name["reference"]["passed"]
     (p,) = by_name["head_copied_at_load"]["properties"]
     assert p["status"] == "failed" and "fails with kind tolerance, not as listed" in p["message"]
+    saved = tmp_path / "out/failing-inputs/head_copied_at_load__tied_head__float32.npz"  # drew a case and a wte seed
+    with np.load(saved) as f:  # the config, weights and tokens, under the official names
+        assert {"tokens/0", "hparams/0/n_vocab", "weights/0/model/wte", "weights/0/model/h0/attn/c_attn/w"} <= set(f.files)
+    replayed = cli("replay", str(saved))
+    assert replayed.returncode == 1 and p["message"].splitlines()[0] in replayed.stdout
     (p,) = by_name["wrong-shape"]["properties"]  # essentials first: blocked by the wrong shape
     assert p["status"] == "blocked" and p["kind"] == "shape" and "returned logits of shape" in p["message"]
 
