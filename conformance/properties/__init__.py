@@ -77,4 +77,5 @@ from conformance.properties import (  # noqa: E402  registration order is report
     tied_head,
     reference_logits,
     determinism,
+    kv_cache,
 )

@@ -1,0 +1,59 @@
+"""Mutants for the decoding properties: KV cache, padding, generation, extreme scores and the loss."""
+from unittest import mock
+
+import numpy as np
+
+import reference
+from conformance.mutants import Mutant, register
+from reference import gpt2
+
+_attention_mask = gpt2.attention_mask
+_positions = gpt2.positions
+_softmax = gpt2.softmax
+
+
+def _top_left_mask_after_past(nd, ns, dtype):
+    """SDPA is_causal aligns its triangle top-left; callers skip the mask for one query, so decoding one token still works."""
+    if nd == 1:
+        return np.ones((1, ns), dtype)
+    return (np.arange(nd)[:, None] >= np.arange(ns)).astype(dtype)
+
+
+def _mask_only_when_square(nd, ns, dtype):
+    return _attention_mask(nd, ns, dtype) if nd == ns else np.ones((nd, ns), dtype)
+
+
+def _positions_restart(past_length, seq, attention_mask=None):
+    return _positions(0, seq, attention_mask)
+
+
+def _unmasked_cache_slots(m, tokens, past, attention_mask=None):
+    """A cache pre-allocated to n_ctx: the unfilled slots hold zero keys and values and are not masked,
+    so each adds exp(0 - max) to the softmax denominator (a full pass without a cache is unaffected)."""
+    if past is None:
+        return reference.model(m.params, tokens, past, attention_mask)
+    n_ctx = m.params.hparams.n_ctx
+
+    def softmax_with_zero_slots(x):
+        top = np.maximum(x.max(axis=-1, keepdims=True), 0)
+        e = np.exp(x - top)
+        return e / (e.sum(axis=-1, keepdims=True) + (n_ctx - x.shape[-1]) * np.exp(-top))
+
+    with mock.patch.object(gpt2, "softmax", softmax_with_zero_slots):
+        return reference.model(m.params, tokens, past, attention_mask)
+
+
+register(
+    Mutant("top_left_mask_after_past",
+           "causal mask aligned top-left for a multi-token chunk after past (SDPA is_causal=True); one-token decode still right",
+           "pytorch/pytorch#108108, huggingface/transformers#31943", ("kv_cache",),
+           patches={"attention_mask": _top_left_mask_after_past}),
+    Mutant("mask_only_when_square", "causal mask applied only when q_len == kv_len: a chunk after past sees its own future",
+           "shared anchors, bug 8 (mask skipped for q_len != kv_len)", ("kv_cache",),
+           patches={"attention_mask": _mask_only_when_square}),
+    Mutant("positions_restart_with_past", "positions restart at 0 for the tokens after past",
+           "ml-explore/mlx-examples (mlx-lm) PR #93", ("kv_cache",), patches={"positions": _positions_restart}),
+    Mutant("unmasked_cache_slots", "pre-allocated cache slots not masked: zero keys attended",
+           "keras-team/keras-hub compute_causal_mask; huggingface/transformers#13175", ("kv_cache",),
+           model=_unmasked_cache_slots),
+)
