@@ -27,6 +27,18 @@ def _positions_restart(past_length, seq, attention_mask=None):
     return _positions(0, seq, attention_mask)
 
 
+def _mask_replaced_1e4(w):
+    b = gpt2.attention_mask(w.shape[-2], w.shape[-1], w.dtype)
+    return w * b - np.asarray(1e4, dtype=w.dtype) * (1 - b)
+
+
+def _softmax_max_from_minus_10000(x):
+    """The running max starts at -10000: when every score is below about -10088 all exp() underflow and 0/0 is NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = np.exp(x - np.maximum(x.max(axis=-1, keepdims=True), -10000))
+        return e / e.sum(axis=-1, keepdims=True)
+
+
 def _unmasked_cache_slots(m, tokens, past, attention_mask=None):
     """A cache pre-allocated to n_ctx: the unfilled slots hold zero keys and values and are not masked,
     so each adds exp(0 - max) to the softmax denominator (a full pass without a cache is unaffected)."""
@@ -52,8 +64,14 @@ register(
            "shared anchors, bug 8 (mask skipped for q_len != kv_len)", ("kv_cache",),
            patches={"attention_mask": _mask_only_when_square}),
     Mutant("positions_restart_with_past", "positions restart at 0 for the tokens after past",
-           "ml-explore/mlx-examples (mlx-lm) PR #93", ("kv_cache",), patches={"positions": _positions_restart}),
+           "ml-explore/mlx-examples (mlx-lm) PR #93", ("kv_cache", "generation"), patches={"positions": _positions_restart}),
     Mutant("unmasked_cache_slots", "pre-allocated cache slots not masked: zero keys attended",
            "keras-team/keras-hub compute_causal_mask; huggingface/transformers#13175", ("kv_cache",),
            model=_unmasked_cache_slots),
+    Mutant("mask_replaced_1e4", "masked scores replaced by -1e4 (not -1e10): once real scores fall below it the future leaks",
+           "huggingface/transformers#15199, fixed by #17306", ("finite_outputs",),
+           patches={"mask_attn_weights": _mask_replaced_1e4}),
+    Mutant("softmax_max_from_minus_10000", "softmax running max initialised to -10000: NaN when all scores are below ~-10088",
+           "karpathy/llm.c train_gpt2.c attention_forward (maxval = -10000.0f)", ("finite_outputs",),
+           patches={"softmax": _softmax_max_from_minus_10000}),
 )

@@ -78,4 +78,6 @@ from conformance.properties import (  # noqa: E402  registration order is report
     reference_logits,
     determinism,
     kv_cache,
+    generation,
+    finite_outputs,
 )
