@@ -4,12 +4,15 @@ from unittest import mock
 import numpy as np
 
 import reference
+from conformance.backends import Capabilities
 from conformance.mutants import Mutant, register
 from reference import gpt2
 
 _attention_mask = gpt2.attention_mask
 _positions = gpt2.positions
 _softmax = gpt2.softmax
+_mask_padding = gpt2.mask_padding
+PADDING = Capabilities(past=True, set_wte=True, dtypes=("float32",), padding=True)
 
 
 def _top_left_mask_after_past(nd, ns, dtype):
@@ -37,6 +40,17 @@ def _softmax_max_from_minus_10000(x):
     with np.errstate(invalid="ignore", divide="ignore"):
         e = np.exp(x - np.maximum(x.max(axis=-1, keepdims=True), -10000))
         return e / e.sum(axis=-1, keepdims=True)
+
+
+def _positions_ignore_padding(past_length, seq, attention_mask=None):
+    return _positions(past_length, seq)
+
+
+def _padding_mask_of_new_tokens_only(w, attention_mask):
+    """The mask is taken for the new tokens only; the past is assumed to be all real tokens."""
+    keep = attention_mask.copy()
+    keep[:, : w.shape[-1] - w.shape[-2]] = 1
+    return _mask_padding(w, keep)
 
 
 def _unmasked_cache_slots(m, tokens, past, attention_mask=None):
@@ -74,4 +88,10 @@ register(
     Mutant("softmax_max_from_minus_10000", "softmax running max initialised to -10000: NaN when all scores are below ~-10088",
            "karpathy/llm.c train_gpt2.c attention_forward (maxval = -10000.0f)", ("finite_outputs",),
            patches={"softmax": _softmax_max_from_minus_10000}),
+    Mutant("padding_without_positions", "left padding without corrected positions: padding tokens take position ids",
+           "huggingface/transformers#3021, #3095; huggingface/trl#469", ("batch_padding",),
+           patches={"positions": _positions_ignore_padding}, capabilities=PADDING),
+    Mutant("padding_mask_misaligned_with_past", "attention mask taken for the new tokens only: padding in past is attended",
+           "huggingface/transformers#3031 (PR #3033), #4130", ("batch_padding",),
+           patches={"mask_padding": _padding_mask_of_new_tokens_only}, capabilities=PADDING),
 )

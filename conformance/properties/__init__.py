@@ -80,4 +80,5 @@ from conformance.properties import (  # noqa: E402  registration order is report
     kv_cache,
     generation,
     finite_outputs,
+    batch_padding,
 )
