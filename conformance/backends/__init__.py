@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import reference
+from reference import gpt2
 from reference.params import InvalidInput, check_attention_mask, check_inputs
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
@@ -109,7 +109,7 @@ class Guarded:
         if tokens.shape[1] < 2:
             raise InvalidInput("the language-model loss needs at least 2 tokens per sequence")
         if not self.capabilities.loss:
-            return float(reference.gpt2.lm_loss(self.forward(tokens)[0].astype(np.float64), tokens))
+            return float(gpt2.lm_loss(self.forward(tokens)[0].astype(np.float64), tokens))
         try:
             value = self.model.loss(tokens.astype(np.int64))
         except Exception as e:

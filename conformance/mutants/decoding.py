@@ -13,6 +13,7 @@ _positions = gpt2.positions
 _softmax = gpt2.softmax
 _mask_padding = gpt2.mask_padding
 PADDING = Capabilities(past=True, set_wte=True, dtypes=("float32",), padding=True)
+OWN_LOSS = Capabilities(past=True, set_wte=True, dtypes=("float32",), loss=True)
 
 
 def _top_left_mask_after_past(nd, ns, dtype):
@@ -51,6 +52,14 @@ def _padding_mask_of_new_tokens_only(w, attention_mask):
     keep = attention_mask.copy()
     keep[:, : w.shape[-1] - w.shape[-2]] = 1
     return _mask_padding(w, keep)
+
+
+def _loss_without_label_shift(m, tokens):
+    """Cross-entropy of the logits at t against token t itself (labels not shifted)."""
+    logits, _ = reference.model(m.params, tokens)
+    z = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, tokens[..., None], axis=-1).mean()
 
 
 def _unmasked_cache_slots(m, tokens, past, attention_mask=None):
@@ -94,4 +103,6 @@ register(
     Mutant("padding_mask_misaligned_with_past", "attention mask taken for the new tokens only: padding in past is attended",
            "huggingface/transformers#3031 (PR #3033), #4130", ("batch_padding",),
            patches={"mask_padding": _padding_mask_of_new_tokens_only}, capabilities=PADDING),
+    Mutant("loss_without_label_shift", "the loss pairs the logits at t with token t instead of t + 1",
+           "huggingface/transformers PR #404", ("lm_loss",), loss=_loss_without_label_shift, capabilities=OWN_LOSS),
 )

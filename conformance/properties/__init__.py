@@ -81,4 +81,5 @@ from conformance.properties import (  # noqa: E402  registration order is report
     generation,
     finite_outputs,
     batch_padding,
+    lm_loss,
 )
