@@ -37,7 +37,7 @@ class PropertyResult:
 
 
 def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=None):
-    dtype = dtype or backend.capabilities.dtypes[0]
+    dtype = dtype or prop.dtype or backend.capabilities.dtypes[0]
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, message=why_not)

@@ -13,6 +13,7 @@ _positions = gpt2.positions
 _softmax = gpt2.softmax
 _mask_padding = gpt2.mask_padding
 PADDING = Capabilities(past=True, set_wte=True, dtypes=("float32",), padding=True)
+FLOAT16 = Capabilities(past=True, set_wte=True, dtypes=("float16",))
 OWN_LOSS = Capabilities(past=True, set_wte=True, dtypes=("float32",), loss=True)
 
 
@@ -62,6 +63,11 @@ def _loss_without_label_shift(m, tokens):
     return -np.take_along_axis(log_probs, tokens[..., None], axis=-1).mean()
 
 
+def _quietly(m, tokens, past):
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the bug, not news
+        return reference.model(m.params, tokens, past)
+
+
 def _unmasked_cache_slots(m, tokens, past, attention_mask=None):
     """A cache pre-allocated to n_ctx: the unfilled slots hold zero keys and values and are not masked,
     so each adds exp(0 - max) to the softmax denominator (a full pass without a cache is unaffected)."""
@@ -105,4 +111,8 @@ register(
            patches={"mask_padding": _padding_mask_of_new_tokens_only}, capabilities=PADDING),
     Mutant("loss_without_label_shift", "the loss pairs the logits at t with token t instead of t + 1",
            "huggingface/transformers PR #404", ("lm_loss",), loss=_loss_without_label_shift, capabilities=OWN_LOSS),
+    # The reference computes in the dtype it is given: in float16 the official w*b - 1e10*(1-b) is the bug.
+    Mutant("mask_1e10_in_float16", "the official -1e10 mask constant in float16: it overflows to inf and inf * 0 is NaN",
+           "huggingface/transformers#382 (fixed by #495); openai/gpt-2 PR #122", ("reference_logits[float16]",),
+           model=_quietly, capabilities=FLOAT16),
 )
