@@ -5,6 +5,7 @@ from pathlib import Path
 
 from conformance import certificate, profiles
 from conformance.backends import BUNDLED, availability, available_bundled
+from conformance.contract import probe_isolated
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.runner import PropertyResult, certified
@@ -57,7 +58,8 @@ def certify(args):
         name, props = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
                                    seed=args.seed, timeout=args.timeout, on_result=progress)
         passed = certified([PropertyResult(**p) for p in props])
-        results.append({"name": name, "spec": spec, "passed": passed, "properties": props})
+        results.append({"name": name, "spec": spec, "passed": passed, "properties": props,
+                        "input_contract": probe_isolated(spec, timeout=args.timeout)})
 
     cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples)
     args.report_dir.mkdir(parents=True, exist_ok=True)

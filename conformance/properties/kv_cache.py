@@ -6,7 +6,7 @@ from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("kv_cache", core=True, needs=("past",))
+@prop("kv_cache", needs=("past",))
 def kv_cache(ctx, data):
     """Feeding tokens in chunks through past gives the logits of one full pass."""
     case = data.draw(strategies.cases(scales=ctx.scales, min_length=2), label="case")
