@@ -10,7 +10,6 @@ from reference import gpt2
 
 _attention_mask = gpt2.attention_mask
 _positions = gpt2.positions
-_softmax = gpt2.softmax
 _mask_padding = gpt2.mask_padding
 PADDING = Capabilities(past=True, set_wte=True, dtypes=("float32",), padding=True)
 FLOAT16 = Capabilities(past=True, set_wte=True, dtypes=("float16",))
