@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conformance import certificate, expectations, profiles, replay, report
 from conformance.backends import BUNDLED, BackendError, availability, available_bundled, resolve
+from conformance.contract import probe_isolated
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.report import STATUS
@@ -88,7 +89,8 @@ def certify(args):
                 r.reproduction = (f"gpt2-conformance certify --backend {spec} --property {r.id} --profile {args.profile}"
                                   + (f" --seed {args.seed}" if args.seed is not None else ""))
         results.append({"name": name, "spec": spec, "passed": certified(judged) and not wrong,
-                        "properties": [r.to_dict() for r in judged]})
+                        "properties": [r.to_dict() for r in judged],
+                        "input_contract": probe_isolated(spec, timeout=args.timeout)})
     if live:
         live.clear()
     for f in files:

@@ -69,7 +69,7 @@ def failure_kind(error):
 
 
 def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=None, on_example=None):
-    dtype = dtype or backend.capabilities.dtypes[0]
+    dtype = dtype or prop.dtype or backend.capabilities.dtypes[0]
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)

@@ -44,6 +44,16 @@ def mask_attn_weights(w):
     return w * b - np.asarray(1e10, dtype=w.dtype) * (1 - b)
 
 
+def mask_padding(w, attention_mask):
+    """Scores of padding keys (attention_mask 0 over past and new tokens) are replaced by -1e10 too.
+
+    The official code has no padding; this is the semantics a padded batch must have: each sequence
+    sees only its own real tokens, as if it ran alone.
+    """
+    keep = attention_mask[:, None, None, :].astype(w.dtype)
+    return w * keep - np.asarray(1e10, dtype=w.dtype) * (1 - keep)
+
+
 def split_heads(x, n_head):
     """[batch, seq, n_embd] -> [batch, n_head, seq, head_dim]."""
     *start, m = x.shape
@@ -56,7 +66,7 @@ def merge_heads(x):
     return x.reshape(*x.shape[:-2], -1)
 
 
-def attention(x, p, n_head, past):
+def attention(x, p, n_head, past, attention_mask=None):
     """Returns the attention output and present = [k, v] of the new tokens only."""
     c = conv1d(x, p["attn/c_attn/w"], p["attn/c_attn/b"])
     q, k, v = (split_heads(part, n_head) for part in np.split(c, 3, axis=-1))
@@ -65,7 +75,10 @@ def attention(x, p, n_head, past):
         k = np.concatenate([past[:, 0], k], axis=-2)
         v = np.concatenate([past[:, 1], v], axis=-2)
     w = q @ k.swapaxes(-1, -2) * (1 / np.sqrt(np.asarray(v.shape[-1], dtype=x.dtype)))
-    a = merge_heads(softmax(mask_attn_weights(w)) @ v)
+    w = mask_attn_weights(w)
+    if attention_mask is not None:
+        w = mask_padding(w, attention_mask)
+    a = merge_heads(softmax(w) @ v)
     return conv1d(a, p["attn/c_proj/w"], p["attn/c_proj/b"]), present
 
 
@@ -73,29 +86,47 @@ def mlp(x, p):
     return conv1d(gelu(conv1d(x, p["mlp/c_fc/w"], p["mlp/c_fc/b"])), p["mlp/c_proj/w"], p["mlp/c_proj/b"])
 
 
-def block(x, p, n_head, past):
-    a, present = attention(layer_norm(x, p["ln_1/g"], p["ln_1/b"]), p, n_head, past)
+def block(x, p, n_head, past, attention_mask=None):
+    a, present = attention(layer_norm(x, p["ln_1/g"], p["ln_1/b"]), p, n_head, past, attention_mask)
     x = x + a
     x = x + mlp(layer_norm(x, p["ln_2/g"], p["ln_2/b"]), p)
     return x, present
 
 
-def hidden(params, tokens, past=None):
-    """Final hidden state ln_f(h) [batch, seq, n_embd] and present [batch, n_layer, 2, n_head, seq, head_dim]."""
+def positions(past_length, seq, attention_mask=None):
+    """Position of each new token. With padding it is the token's index among the real tokens of
+    its sequence (padding does not count), so a padded sequence sees the positions it has alone."""
+    if attention_mask is None:
+        return past_length + np.arange(seq)
+    return np.maximum(np.cumsum(attention_mask, axis=-1) - 1, 0)[:, past_length:]
+
+
+def hidden(params, tokens, past=None, attention_mask=None):
+    """Final hidden state ln_f(h) [batch, seq, n_embd] and present [batch, n_layer, 2, n_head, seq, head_dim].
+
+    attention_mask (optional, [batch, past + seq], 1 for a real token, 0 for padding) covers past and tokens.
+    """
     hp, t = params.hparams, params.tensors
-    check_inputs(hp, tokens, past)
+    check_inputs(hp, tokens, past, attention_mask)
     past_length = 0 if past is None else past.shape[-2]
-    positions = past_length + np.arange(tokens.shape[1])
-    h = t["model/wte"][tokens] + t["model/wpe"][positions]
+    h = t["model/wte"][tokens] + t["model/wpe"][positions(past_length, tokens.shape[1], attention_mask)]
     presents = []
     for layer in range(hp.n_layer):
         p = params.layer(layer)
-        h, present = block(h, p, hp.n_head, None if past is None else past[:, layer])
+        h, present = block(h, p, hp.n_head, None if past is None else past[:, layer], attention_mask)
         presents.append(present)
     return layer_norm(h, t["model/ln_f/g"], t["model/ln_f/b"]), np.stack(presents, axis=1)
 
 
-def model(params, tokens, past=None):
+def model(params, tokens, past=None, attention_mask=None):
     """logits [batch, seq, n_vocab] and present, for int tokens [batch, seq] after `past`."""
-    h, present = hidden(params, tokens, past)
+    h, present = hidden(params, tokens, past, attention_mask)
     return h @ params.tensors["model/wte"].T, present  # the tied head
+
+
+def lm_loss(logits, tokens):
+    """Mean next-token cross-entropy: the logits at position t predict token t + 1 (labels shifted by one)."""
+    z = logits[:, :-1]
+    z = z - z.max(axis=-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, tokens[:, 1:, None], axis=-1).mean()

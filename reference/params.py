@@ -120,9 +120,10 @@ def validate(hp, tensors):
         raise InvalidParams("invalid GPT-2 parameters: " + "; ".join(problems))
 
 
-def check_inputs(hp, tokens, past=None):
+def check_inputs(hp, tokens, past=None, attention_mask=None):
     """Raise InvalidInput unless tokens is an int array [batch, seq] of ids in [0, n_vocab) that fits
-    n_ctx after past, and past (if any) has the official shape [batch, n_layer, 2, n_head, seq, head_dim]."""
+    n_ctx after past, past (if any) has the official shape [batch, n_layer, 2, n_head, seq, head_dim],
+    and attention_mask (if any) is 0/1 of shape [batch, past + seq]."""
     if not isinstance(tokens, np.ndarray) or tokens.dtype.kind not in "iu":
         raise InvalidInput(f"tokens must be an integer NumPy array, got {getattr(tokens, 'dtype', type(tokens))}")
     if tokens.ndim != 2 or tokens.shape[0] < 1 or tokens.shape[1] < 1:
@@ -144,3 +145,13 @@ def check_inputs(hp, tokens, past=None):
         raise InvalidInput(
             f"sequence of {tokens.shape[1]} tokens after a past of {past_length} exceeds n_ctx {hp.n_ctx}"
         )
+    if attention_mask is not None:
+        check_attention_mask(attention_mask, (tokens.shape[0], past_length + tokens.shape[1]))
+
+
+def check_attention_mask(attention_mask, shape):
+    if not isinstance(attention_mask, np.ndarray) or attention_mask.shape != shape:
+        raise InvalidInput(f"attention_mask must be an array of shape [batch, past + seq] = {list(shape)}, "
+                           f"got {getattr(attention_mask, 'shape', type(attention_mask))}")
+    if not np.isin(attention_mask, (0, 1)).all():
+        raise InvalidInput("attention_mask must hold only 0 (padding) and 1 (real token)")

@@ -42,8 +42,13 @@ def _int_logits(model, tokens):
     return logits.astype(np.int64), None
 
 
+def _anything_goes(model, tokens):
+    return np.zeros((*np.shape(tokens), 7)), None  # never checks its input (7: the contract probe's n_vocab)
+
+
 hangs = Misbehaving("hangs", _hang)
 aborts = Misbehaving("aborts", _abort)
 raises = Misbehaving("raises", _raise)
 wrong_shape = Misbehaving("wrong-shape", _wrong_shape)
 int_logits = Misbehaving("int-logits", _int_logits)
+anything_goes = Misbehaving("anything-goes", _anything_goes)

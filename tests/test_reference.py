@@ -75,3 +75,24 @@ def test_past_of_the_wrong_shape_is_rejected():
     p = random_params(HP, 6)
     with pytest.raises(InvalidInput, match="past must have shape"):
         model(p, np.array([[1]]), past=np.zeros((1, 2, 2, 3, 1, 4)))
+
+
+def test_lm_loss_shifts_labels():
+    tokens = np.array([[0, 1, 2, 3]])
+    uniform = np.zeros((1, 4, 5))
+    assert np.isclose(gpt2.lm_loss(uniform, tokens), math.log(5))
+    certain = np.full((1, 4, 5), -1e3)
+    certain[0, np.arange(3), tokens[0, 1:]] = 0  # position t predicts token t + 1 with certainty
+    assert gpt2.lm_loss(certain, tokens) < 1e-12
+
+
+def test_padding_attends_to_real_tokens_only_at_their_own_positions():
+    p = random_params(HP, 6)
+    alone, _ = model(p, np.array([[3, 4]]))
+    padded, _ = model(p, np.array([[9, 9, 3, 4]]), attention_mask=np.array([[0, 0, 1, 1]]))
+    np.testing.assert_allclose(padded[:, 2:], alone, rtol=1e-12, atol=1e-12)
+
+
+def test_attention_mask_of_the_wrong_shape_is_rejected():
+    with pytest.raises(InvalidInput, match=r"attention_mask must be an array of shape \[batch, past \+ seq\] = \[1, 2\]"):
+        model(random_params(HP, 6), np.array([[1, 2]]), attention_mask=np.ones((1, 3), np.int64))

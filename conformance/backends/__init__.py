@@ -15,6 +15,14 @@ to install without importing it.) A Model is any object with:
         to continue; it is opaque to the suite. Without it, `cache` is None and `past` is never given.
     def set_wte(self, wte: np.ndarray) -> None        (capabilities.set_wte)
         replace the token embedding in the live model; a tied head follows it.
+    def forward(self, tokens, past=None, attention_mask=None)      (capabilities.padding)
+        attention_mask: int64 [batch, past + seq], 1 for a real token and 0 for padding, covering past
+        and tokens (as transformers' attention_mask). A padded sequence must get the logits it has
+        alone: padding keys are not attended to, and positions count only real tokens (the model or
+        its adapter derives them from the mask). Without padding it is never given.
+    def loss(self, tokens: np.ndarray) -> float      (capabilities.loss)
+        the backend's own mean next-token cross-entropy (labels = tokens shifted by one). Without it
+        the suite computes the loss from the backend's logits.
 """
 import importlib
 import importlib.metadata
@@ -23,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.params import InvalidInput, check_inputs
+from reference import gpt2
+from reference.params import InvalidInput, check_attention_mask, check_inputs
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
 
@@ -39,6 +48,8 @@ class Capabilities:
     past: bool = False  # forward(..., past=cache) continues a sequence
     set_wte: bool = False  # the live token embedding can be replaced (the tied-head property needs it)
     dtypes: tuple = ("float32",)
+    padding: bool = False  # forward(..., attention_mask=) runs a padded batch
+    loss: bool = False  # loss(tokens) computes the language-model loss itself
 
 
 class BackendError(RuntimeError):
@@ -63,18 +74,27 @@ class Guarded:
     capabilities: Capabilities
     forward_calls: int = field(default=0)
 
-    def forward(self, tokens, past=None):
+    def forward(self, tokens, past=None, attention_mask=None):
         hp = self.params.hparams
         if past is not None and not self.capabilities.past:
             raise BackendError(f"{self.backend_name} does not support past")
+        if attention_mask is not None and not self.capabilities.padding:
+            raise BackendError(f"{self.backend_name} does not support padding")
         check_inputs(hp, tokens, None)
-        if past is not None:
-            seen = past.length if isinstance(past, Cache) else 0
-            if seen + tokens.shape[1] > hp.n_ctx:
-                raise InvalidInput(f"sequence of {tokens.shape[1]} tokens after a past of {seen} exceeds n_ctx {hp.n_ctx}")
+        if past is not None and not isinstance(past, Cache):
+            raise InvalidInput(f"past must be the cache a previous forward returned, got {type(past).__name__}")
+        seen = 0 if past is None else past.length
+        if past is not None and past.batch != tokens.shape[0]:
+            raise InvalidInput(f"past holds a batch of {past.batch}, tokens a batch of {tokens.shape[0]}")
+        if seen + tokens.shape[1] > hp.n_ctx:
+            raise InvalidInput(f"sequence of {tokens.shape[1]} tokens after a past of {seen} exceeds n_ctx {hp.n_ctx}")
+        extra = {}
+        if attention_mask is not None:
+            check_attention_mask(attention_mask, (tokens.shape[0], seen + tokens.shape[1]))
+            extra["attention_mask"] = attention_mask.astype(np.int64)
         self.forward_calls += 1
         try:
-            logits, cache = self.model.forward(tokens.astype(np.int64), None if past is None else past.value)
+            logits, cache = self.model.forward(tokens.astype(np.int64), None if past is None else past.value, **extra)
         except InvalidInput:
             raise
         except Exception as e:
@@ -85,8 +105,23 @@ class Guarded:
             raise WrongShape(f"{self.backend_name} returned logits of shape {logits.shape}, expected {expected}")
         if logits.dtype.kind != "f":
             raise BackendError(f"{self.backend_name} returned logits of dtype {logits.dtype}, expected float")
-        seen = (past.length if past is not None else 0) + tokens.shape[1]
-        return logits, (Cache(cache, seen) if self.capabilities.past else None)
+        return logits, (Cache(cache, seen + tokens.shape[1], tokens.shape[0]) if self.capabilities.past else None)
+
+    def loss(self, tokens):
+        """Mean next-token cross-entropy: the backend's own where it has one, else from its logits."""
+        check_inputs(self.params.hparams, tokens, None)
+        if tokens.shape[1] < 2:
+            raise InvalidInput("the language-model loss needs at least 2 tokens per sequence")
+        if not self.capabilities.loss:
+            return float(gpt2.lm_loss(self.forward(tokens)[0].astype(np.float64), tokens))
+        try:
+            value = self.model.loss(tokens.astype(np.int64))
+        except Exception as e:
+            raise BackendError(f"{self.backend_name} loss raised {type(e).__name__}: {e}") from e
+        value = np.asarray(value)
+        if value.shape != () or value.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned a loss of shape {value.shape} and dtype {value.dtype}, expected a float scalar")
+        return float(value)
 
     def set_wte(self, wte):
         if not self.capabilities.set_wte:
@@ -101,6 +136,7 @@ class Cache:
 
     value: object
     length: int
+    batch: int
 
 
 def guarded_load(backend, params, dtype=None):

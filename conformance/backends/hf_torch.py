@@ -14,13 +14,26 @@ class HFTorchModel:
         self.model, self.torch = model, torch
         self.device = next(model.parameters()).device
 
-    def forward(self, tokens, past=None):
+    def forward(self, tokens, past=None, attention_mask=None):
         torch = self.torch
         # transformers appends to a cache in place; the suite may continue one cache more than once.
         cache = copy.deepcopy(past) if past is not None else None
+        padding = {}
+        if attention_mask is not None:
+            # transformers takes positions from the caller: count real tokens only (transformers#3021)
+            positions = np.maximum(np.cumsum(attention_mask, axis=-1) - 1, 0)[:, -tokens.shape[1]:]
+            padding = {"attention_mask": self._tensor(attention_mask), "position_ids": self._tensor(positions)}
         with torch.no_grad():
-            out = self.model(torch.from_numpy(tokens).to(self.device), cache=cache, use_cache=True)
+            out = self.model(self._tensor(tokens), cache=cache, use_cache=True, **padding)
         return out.logits.float().cpu().numpy(), out.cache
+
+    def loss(self, tokens):
+        ids = self._tensor(tokens)
+        with self.torch.no_grad():
+            return self.model(ids, labels=ids).loss.double().cpu().numpy()
+
+    def _tensor(self, array):
+        return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def set_wte(self, wte):
         with self.torch.no_grad():
@@ -28,7 +41,7 @@ class HFTorchModel:
 
 
 class HFTorch:
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"))
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"), padding=True, loss=True)
 
     def __init__(self, attn_implementation, device="cpu"):
         self.attn_implementation = attn_implementation

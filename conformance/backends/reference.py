@@ -11,8 +11,8 @@ class ReferenceModel:
     def __init__(self, params):
         self.params = params
 
-    def forward(self, tokens, past=None):
-        logits, present = reference.model(self.params, tokens, past)
+    def forward(self, tokens, past=None, attention_mask=None):
+        logits, present = reference.model(self.params, tokens, past, attention_mask)
         return logits, present if past is None else np.concatenate([past, present], axis=-2)
 
     def set_wte(self, wte):
@@ -21,7 +21,7 @@ class ReferenceModel:
 
 class ReferenceBackend:
     name = "reference"
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float64", "float32"))
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float64", "float32"), padding=True)
 
     def load(self, params, dtype="float64"):
         return ReferenceModel(params.astype(np.dtype(dtype)))

@@ -26,20 +26,25 @@ class MutantModel:
         self.head = params.tensors["model/wte"].copy()  # used only by mutants that keep a head of their own
         self.calls = 0
 
-    def forward(self, tokens, past=None):
+    def forward(self, tokens, past=None, attention_mask=None):
         self.calls += 1
+        # only mutants with capabilities.padding are given a mask, so only their model functions take one
+        args = (tokens, past) if attention_mask is None else (tokens, past, attention_mask)
         with ExitStack() as stack:
             for name, replacement in self.mutant.patches.items():
                 stack.enter_context(mock.patch.object(gpt2, name, replacement))
-            logits, present = self.mutant.model(self, tokens, past)
+            logits, present = self.mutant.model(self, *args)
         return logits, present if past is None else np.concatenate([past, present], axis=-2)
+
+    def loss(self, tokens):
+        return self.mutant.loss(self, tokens)
 
     def set_wte(self, wte):
         self.params = self.params.with_tensor("model/wte", wte.astype(self.params.dtype))
 
 
-def _model(m, tokens, past):
-    return reference.model(m.params, tokens, past)
+def _model(m, tokens, past, attention_mask=None):
+    return reference.model(m.params, tokens, past, attention_mask)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class Mutant:
     cite: str
     kills: tuple  # the properties meant to catch it
     patches: dict = field(default_factory=dict)  # reference.gpt2 function name -> replacement
-    model: object = _model  # (MutantModel, tokens, past) -> (logits, present)
+    model: object = _model  # (MutantModel, tokens, past[, attention_mask]) -> (logits, present)
+    loss: object = None  # (MutantModel, tokens) -> loss, for mutants with capabilities.loss
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
 
     def load(self, params, dtype="float32"):
@@ -71,4 +77,4 @@ def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog  # noqa: E402,F401  registers the catalog
+from conformance.mutants import catalog, decoding  # noqa: E402,F401  registers the catalog

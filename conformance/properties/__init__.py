@@ -5,10 +5,10 @@ gives the backend under test (loaded through the guard) and the reference. It dr
 and returns the largest error it measured with the tolerance that applies; it never asserts itself,
 so the runner can record passing margins as well as failures.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conformance.backends import guarded_load
-from conformance.tolerances import logits_tolerance, reference_with_error
+from conformance.tolerances import logits_tolerance, reference_with_error, scales_for
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Property:
     core: bool  # a backend that cannot run a core property is not certified
     needs: tuple  # Capabilities fields that must be true
     doc: str
+    dtype: str | None = None  # a dtype tier: the property run in this dtype (else the backend's first)
 
 
 REGISTRY = {}
@@ -49,6 +50,11 @@ class Context:
     notes: dict = field(default_factory=dict)
     _oracle: dict = field(default_factory=dict)
 
+    @property
+    def scales(self):
+        """The weight scales this dtype is checked on (see tolerances.scales_for)."""
+        return scales_for(self.dtype)
+
     def load(self, params):
         return guarded_load(self.backend, params, self.dtype)
 
@@ -65,9 +71,17 @@ class Context:
         return ref64, logits_tolerance(ref64, e32, self.dtype)
 
 
+def tier(id, dtype):
+    """Register `id[dtype]`: property `id` run in a half-precision dtype, for backends that declare it.
+    A tier is not core: the float32 run certifies the model; a failing tier still fails the certificate."""
+    REGISTRY[f"{id}[{dtype}]"] = replace(REGISTRY[id], id=f"{id}[{dtype}]", core=False, dtype=dtype)
+
+
 def applicable(prop, capabilities):
     """None if the backend can run prop, else the reason it cannot."""
     missing = [n for n in prop.needs if not getattr(capabilities, n)]
+    if prop.dtype and prop.dtype not in capabilities.dtypes:
+        missing.append(prop.dtype)
     return f"backend lacks {', '.join(missing)}" if missing else None
 
 
@@ -77,4 +91,13 @@ from conformance.properties import (  # noqa: E402  registration order is report
     tied_head,
     reference_logits,
     determinism,
+    kv_cache,
+    generation,
+    finite_outputs,
+    batch_padding,
+    lm_loss,
 )
+
+for _dtype in ("float16", "bfloat16"):
+    tier("reference_logits", _dtype)
+    tier("kv_cache", _dtype)

@@ -6,7 +6,7 @@ from conformance.tolerances import max_abs_err
 @prop("reference_logits", core=True)
 def reference_logits(ctx, data):
     """The logits agree with the float64 reference."""
-    case = data.draw(strategies.cases(), label="case")
+    case = data.draw(strategies.cases(scales=ctx.scales), label="case")
     ctx.note(case=case)
     params = case.params()
     logits, _ = ctx.load(params).forward(case.tokens)

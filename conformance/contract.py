@@ -1,0 +1,111 @@
+"""The input contract: what a backend itself does with bad input, recorded for the certificate.
+
+The guard (conformance.backends.Guarded) rejects every bad input below before a backend sees it, so
+no property ever scores garbage. This module records what happens when the backend is called
+directly, without the guard: it raises (a clear error or not), returns logits anyway (garbage), or
+takes its process down. Each backend is probed in a process of its own, restarted after a crash.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conformance.weights import random_params
+from reference import HParams
+
+HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
+
+
+def _with_past(model, past_batch, tokens):
+    if not model.capabilities.past:
+        return None
+    _, cache = model.forward(np.zeros((past_batch, 3), np.int64))
+    return tokens, cache
+
+
+BAD_INPUTS = {  # name -> (guarded model) -> (tokens, guarded past) or None where it does not apply
+    "id_ge_n_vocab": lambda m: (np.array([[1, HP.n_vocab]]), None),
+    "id_negative": lambda m: (np.array([[1, -1]]), None),
+    "longer_than_n_ctx": lambda m: (np.zeros((1, HP.n_ctx + 1), np.int64), None),
+    "longer_than_n_ctx_after_past": lambda m: _with_past(m, 1, np.zeros((1, HP.n_ctx - 2), np.int64)),
+    "empty": lambda m: (np.zeros((1, 0), np.int64), None),
+    "float_tokens": lambda m: (np.array([[1.0, 2.5]]), None),
+    "past_of_another_batch": lambda m: _with_past(m, 2, np.zeros((1, 1), np.int64)),
+}
+
+
+def probe(backend, name, emit):
+    """emit(name, field, value) for what the guard does with one bad input, then for what the backend
+    does (outcome: raises / returns / not applicable, and a sentence). The guard is recorded first, so
+    that it stays on record when the backend then takes the process down."""
+    from conformance.backends import guarded_load
+
+    model = guarded_load(backend, random_params(HP, 0))
+    built = BAD_INPUTS[name](model)
+    if built is None:
+        emit(name, "guard", "not applicable")
+        emit(name, "outcome", "not applicable")
+        emit(name, "backend", "the backend has no past")
+        return
+    tokens, past = built
+    try:
+        model.forward(tokens, past=past)
+        emit(name, "guard", "NOT intercepted")
+    except Exception as e:
+        emit(name, "guard", f"rejected: {type(e).__name__}: {e}")
+    try:
+        logits, _ = model.model.forward(tokens, None if past is None else past.value)
+    except Exception as e:
+        emit(name, "outcome", "raises")
+        emit(name, "backend", f"{type(e).__name__}: {str(e)[:200]}")
+        return
+    logits = np.asarray(logits)
+    finite = "finite" if logits.dtype.kind == "f" and np.isfinite(logits).all() else "non-finite"
+    emit(name, "outcome", "returns")
+    emit(name, "backend", f"{finite} logits of shape {list(logits.shape)}, no error (garbage)")
+
+
+def probe_isolated(spec, timeout=300):
+    """{bad input: {guard, outcome, backend}} for one backend spec; a crash is recorded and the rest go on."""
+    results, remaining = {name: {} for name in BAD_INPUTS}, list(BAD_INPUTS)
+    while remaining:
+        proc = subprocess.Popen([sys.executable, "-m", "conformance.contract", spec, *remaining],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            why = ("crashes", f"the process died (exit code {proc.returncode})" if proc.returncode >= 0
+                   else f"the process died (signal {-proc.returncode})")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            why = ("hangs", f"no answer within {timeout} s")
+        for line in out.splitlines():
+            name, key, value = json.loads(line)
+            results[name][key] = value
+            if key == "backend":
+                remaining.remove(name)
+        if remaining:  # the probe in flight took the process down, or hangs
+            results[remaining.pop(0)].update(outcome=why[0], backend=why[1])
+            if why[0] == "hangs":  # one hang per backend is enough to wait for
+                for name in remaining:
+                    results[name].update(outcome="not probed", backend="the backend hung on an earlier bad input")
+                remaining = []
+    return results
+
+
+def main():
+    from conformance.backends import resolve
+
+    spec, names = sys.argv[1], sys.argv[2:]
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # a backend's prints must not corrupt the answers
+    backend = resolve(spec)
+    for name in names:
+        probe(backend, name, lambda *answer: out.write(json.dumps(answer) + "\n"))
+
+
+if __name__ == "__main__":
+    main()
