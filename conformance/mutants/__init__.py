@@ -50,10 +50,12 @@ class Mutant:
     kills: tuple  # the properties meant to catch it
     patches: dict = field(default_factory=dict)  # reference.gpt2 function name -> replacement
     model: object = _model  # (MutantModel, tokens, past) -> (logits, present)
+    convert: object = None  # params -> params, applied at load (a broken weight converter)
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
 
     def load(self, params, dtype="float32"):
-        return MutantModel(self, params.astype(np.dtype(dtype)))
+        params = params.astype(np.dtype(dtype))
+        return MutantModel(self, self.convert(params) if self.convert else params)
 
 
 MUTANTS = {}
@@ -71,4 +73,13 @@ def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog  # noqa: E402,F401  registers the catalog
+def _register_catalog():
+    """Import every module of this package: each registers its mutants."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_register_catalog()
