@@ -28,14 +28,18 @@ def kill(mutant, prop, profile):
     first_failure = []
     start = time.perf_counter()
 
+    def failed():
+        if not first_failure:
+            first_failure.append(time.perf_counter() - start)
+
     def timed(ctx, data):
         try:
             m = prop.fn(ctx, data)
-        except Exception:
-            first_failure[:] = first_failure or [time.perf_counter() - start]
+        except Exception:  # a backend that raises is killed too
+            failed()
             raise
-        if not m.ok and not first_failure:
-            first_failure.append(time.perf_counter() - start)
+        if not m.ok:
+            failed()
         return m
 
     cpu = time.process_time()
