@@ -65,7 +65,7 @@ def test_unknown_backend_is_an_error_not_a_crash(tmp_path):
 
 def test_selftest_writes_the_kill_matrix(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--report-dir", str(tmp_path),
-                           "--mutant", "head_copied_at_load", "--property", "tied_head", "--backend", "reference"],
+                           "--mutant", "nondeterministic", "--property", "determinism", "--backend", "reference"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((tmp_path / "selftest.json").read_text())
