@@ -40,7 +40,19 @@ def main(argv=None):
     r.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
 
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here")
+
+    s = sub.add_parser("selftest", help="every property against every mutant (known GPT-2 bugs): the kill matrix")
+    s.add_argument("--profile", default="ci", choices=list(profiles.PROFILES))
+    s.add_argument("--mutant", action="append", metavar="NAME", help="only these mutants (repeatable; default: all)")
+    s.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID", help="only these properties (repeatable)")
+    s.add_argument("--backend", action="append", metavar="SPEC",
+                   help="correct backends that must still certify (repeatable; default: every available bundled one)")
+    s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"))
     args = parser.parse_args(argv)
+    if args.command == "selftest":
+        from conformance import selftest
+
+        return selftest.main(args)
     return {"certify": certify, "backends": backends, "replay": replay_command}[args.command](args)
 
 

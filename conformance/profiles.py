@@ -1,8 +1,14 @@
 """Named Hypothesis settings profiles, shared by pytest and the CLI."""
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 # A forward pass is not a unit of work Hypothesis can time meaningfully (first calls import and compile).
-_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# One failure per property is reported, so the search stops at the first: hunting for more ran up to
+# ten more (often the largest) examples, and two at once would come back as one opaque exception group.
+# The explain phase (which parts of a shrunk failure could vary freely) re-runs the property hundreds
+# of times after shrinking, for notes the runner does not report. Together they were most of the time
+# to kill a mutant; neither changes what is found or how far it shrinks.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+               report_multiple_bugs=False, phases=[p for p in Phase if p != Phase.explain])
 
 PROFILES = {
     "dev": settings(max_examples=20, **_COMMON),

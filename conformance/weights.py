@@ -1,4 +1,6 @@
 """Generated GPT-2 weights: a seed and a named scale regime determine every tensor."""
+import zlib
+
 import numpy as np
 
 from reference.params import HParams, Params, param_shapes
@@ -17,11 +19,16 @@ SCALES = {
 
 
 def random_params(hparams: HParams, seed: int, scale: str = "unit", dtype=np.float64) -> Params:
-    """Canonical params drawn from NumPy's PCG64 with this seed, in canonical name order."""
+    """Canonical params, each tensor drawn from a PCG64 stream of its own, keyed by seed and name.
+
+    Own streams make shrinking local: a smaller n_layer leaves the remaining layers as they were, and a
+    smaller n_vocab or n_ctx keeps the leading rows of wte and wpe, so Hypothesis can shrink each
+    dimension without re-rolling every weight (and a failure that needs one weight survives it).
+    """
     s = SCALES[scale]
-    rng = np.random.default_rng(seed)
     tensors = {}
     for name, shape in param_shapes(hparams).items():
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         leaf = name.rsplit("/", 2)[-2:]
         if name in ("model/wte", "model/wpe"):
             value = s["embed"] * rng.standard_normal(shape)

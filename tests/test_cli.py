@@ -67,3 +67,21 @@ def test_unknown_backend_is_an_error_not_a_crash(tmp_path):
     proc, cert = certify(tmp_path, "--backend", "nope:nothing", "--property", "determinism")
     assert proc.returncode == 1
     assert "cannot be imported" in cert["backends"][0]["properties"][0]["message"]
+
+
+def test_selftest_writes_the_kill_matrix(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--report-dir", str(tmp_path),
+                           "--mutant", "nondeterministic", "--property", "determinism", "--backend", "reference"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "selftest.json").read_text())
+    (cell,) = result["cells"]
+    assert cell["cell"] == "killed" and cell["intended"] and "Case(" in cell["counterexample"]
+    assert result["backends"][0]["passed"] and result["timing"]["median_time_to_kill_s"] > 0
+    assert "killed*" in proc.stdout and "median" in proc.stdout
+
+
+def test_selftest_rejects_an_unknown_mutant(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--mutant", "no_such_bug",
+                           "--report-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "unknown mutant no_such_bug" in proc.stderr

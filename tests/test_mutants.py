@@ -21,3 +21,22 @@ def test_mutant_is_killed(mutant, property_id):
     assert result.status == "failed", f"{mutant.name} survived {property_id}: {result}"
     assert result.counterexample and "Case(" in result.counterexample
     assert result.max_abs_err > result.tolerance
+
+
+def test_every_mutant_names_its_real_bug():
+    for m in MUTANTS.values():
+        assert m.bug and m.cite and m.kills and set(m.kills) <= set(REGISTRY), m.name
+
+
+def test_selftest_fails_when_a_mutant_survives():
+    from conformance import selftest
+    from conformance.mutants import Mutant
+
+    correct = Mutant("correct", "no bug at all", "this test", ("determinism",))
+    result = selftest.run("dev", [correct, MUTANTS["nondeterministic"]], ["determinism"], backend_specs=[])
+    survivor, killed = result["mutants"]
+    assert not result["passed"]
+    assert survivor["killed_by"] == [] and survivor["missed"] == ["determinism"] and not survivor["ok"]
+    assert killed["ok"] and killed["first_failure_seconds"] <= killed["seconds"]
+    assert "Case(" in killed["counterexample"]
+    assert "survives every property" in selftest.report(result)

@@ -56,10 +56,12 @@ class Mutant:
     patches: dict = field(default_factory=dict)  # reference.gpt2 function name -> replacement
     model: object = _model  # (MutantModel, tokens, past[, attention_mask]) -> (logits, present)
     loss: object = None  # (MutantModel, tokens) -> loss, for mutants with capabilities.loss
+    convert: object = None  # params -> params, applied at load (a broken weight converter)
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
 
     def load(self, params, dtype="float32"):
-        return MutantModel(self, params.astype(np.dtype(dtype)))
+        params = params.astype(np.dtype(dtype))
+        return MutantModel(self, self.convert(params) if self.convert else params)
 
 
 MUTANTS = {}
