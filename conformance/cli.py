@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import certificate, profiles
+from conformance import certificate, golden, profiles
 from conformance.backends import BUNDLED, availability, available_bundled
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
@@ -29,8 +29,9 @@ def main(argv=None):
     c.add_argument("--timeout", type=float, default=600, help="seconds one property may take before the backend counts as hung")
 
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here")
+    golden.add_parser(sub)
     args = parser.parse_args(argv)
-    return {"certify": certify, "backends": backends}[args.command](args)
+    return {"certify": certify, "backends": backends, "golden": golden.command}[args.command](args)
 
 
 def backends(args):

@@ -11,8 +11,8 @@ The checkpoint is restored with tf.compat.v1.train.Saver, exactly as the officia
 and decoding goes as sample.py's: a prefill, then one token at a time through `past`, each step's
 present concatenated onto past along the sequence axis.
 
-INPUTS.npz holds `tokens` [batch, seq] and optionally `continuation` [batch, steps]; OUT.npz gets
-`logits` [batch, seq, n_vocab] and, with a continuation, `continuation_logits` [batch, steps, n_vocab].
+INPUTS.npz holds `tokens` [batch, seq] and `continuation` [batch, steps] (steps may be 0); OUT.npz
+gets `logits` [batch, seq, n_vocab] and `continuation_logits` [batch, steps, n_vocab].
 """
 import json
 import os
@@ -48,7 +48,7 @@ def install_shims():
     return v1
 
 
-def run(src, checkpoint_dir, tokens, continuation=None):
+def run(src, checkpoint_dir, tokens, continuation):
     tf = install_shims()
     sys.path.insert(0, str(src))
     import model  # the official src/model.py, unmodified
@@ -64,21 +64,17 @@ def run(src, checkpoint_dir, tokens, continuation=None):
         step = model.model(hparams=hparams, X=context, past=past, reuse=tf.AUTO_REUSE)
         tf.train.Saver().restore(sess, tf.train.latest_checkpoint(checkpoint_dir))
         out = sess.run(prefill, {context: tokens})
-        result = {"logits": out["logits"]}
-        if continuation is not None:
-            cache, rows = out["present"], []
-            for i in range(continuation.shape[1]):
-                out = sess.run(step, {context: continuation[:, i:i + 1], past: cache})
-                cache = np.concatenate([cache, out["present"]], axis=-2)
-                rows.append(out["logits"])
-            result["continuation_logits"] = np.concatenate(rows, axis=1)
-    return result
+        rows, cache = [out["logits"]], out["present"]
+        for i in range(continuation.shape[1]):
+            out = sess.run(step, {context: continuation[:, i:i + 1], past: cache})
+            cache = np.concatenate([cache, out["present"]], axis=-2)
+            rows.append(out["logits"])
+    return {"logits": rows[0], "continuation_logits": np.concatenate(rows[1:] or [rows[0][:, :0]], axis=1)}
 
 
 def main(src, checkpoint_dir, inputs_path, out_path):
     inputs = np.load(inputs_path)
-    result = run(src, checkpoint_dir, inputs["tokens"], inputs["continuation"] if "continuation" in inputs else None)
-    np.savez(out_path, **result)
+    np.savez(out_path, **run(src, checkpoint_dir, inputs["tokens"], inputs["continuation"]))
 
 
 if __name__ == "__main__":
