@@ -20,13 +20,14 @@ def environment():
     return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
 
 
-def build(backends, *, seed, profile, max_examples):
+def build(backends, *, seed, profile, max_examples, checkpoint=None):
     """backends: [{name, spec, passed, properties: [PropertyResult.to_dict()]}]."""
     return {
         "suite_version": __version__,
         "seed": seed,
         "profile": profile,
         "max_examples": max_examples,
+        "checkpoint": checkpoint,  # the weights the properties ran on; None: generated weights
         "environment": environment(),
         "passed": all(b["passed"] for b in backends),
         "backends": backends,

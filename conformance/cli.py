@@ -3,11 +3,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import certificate, golden, profiles
+from conformance import certificate, checkpoints, golden, profiles
 from conformance.backends import BUNDLED, availability, available_bundled
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.runner import PropertyResult, certified
+from reference.params import InvalidParams
 
 STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "xfailed": "xfail"}
 
@@ -27,6 +28,9 @@ def main(argv=None):
     c.add_argument("--seed", type=int, help="Hypothesis seed (default: the profile's; ci is derandomized)")
     c.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"))
     c.add_argument("--timeout", type=float, default=600, help="seconds one property may take before the backend counts as hung")
+    c.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="run the properties on the weights of this official or Hugging Face checkpoint directory "
+                        "instead of generated ones (and the known answers, if it is GPT-2 124M)")
 
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here")
     golden.add_parser(sub)
@@ -48,6 +52,12 @@ def certify(args):
         print(f"no backend can run here; bundled: {', '.join(BUNDLED)}", file=sys.stderr)
         return 2
     property_ids = args.property or list(REGISTRY)
+    if args.checkpoint:
+        try:
+            checkpoints.load(args.checkpoint)  # a malformed directory is rejected here, once, with the reason
+        except InvalidParams as e:
+            print(f"--checkpoint: {e}", file=sys.stderr)
+            return 2
     results = []
 
     def progress(name, r):
@@ -56,11 +66,13 @@ def certify(args):
 
     for spec in specs:
         name, props = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
-                                   seed=args.seed, timeout=args.timeout, on_result=progress)
+                                   seed=args.seed, timeout=args.timeout, on_result=progress,
+                                   checkpoint=args.checkpoint and str(args.checkpoint.resolve()))
         passed = certified([PropertyResult(**p) for p in props])
         results.append({"name": name, "spec": spec, "passed": passed, "properties": props})
 
-    cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples)
+    cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples,
+                             checkpoint=args.checkpoint and str(args.checkpoint))
     args.report_dir.mkdir(parents=True, exist_ok=True)
     certificate.write_json(cert, args.report_dir / "certificate.json")
     certificate.write_junit(cert, args.report_dir / "junit.xml")

@@ -12,12 +12,14 @@ from conformance.properties import REGISTRY
 from conformance.runner import PropertyResult
 
 
-def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None):
+def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None,
+                 checkpoint=None):
     """(backend name, [result dicts]) for one backend spec, each property under a time limit."""
     remaining = list(property_ids)
     results, name = [], spec
     while remaining:
-        request = {"spec": spec, "properties": remaining, "profile": profile, "max_examples": max_examples, "seed": seed}
+        request = {"spec": spec, "properties": remaining, "profile": profile, "max_examples": max_examples, "seed": seed,
+                   "checkpoint": checkpoint}
         with tempfile.TemporaryFile("w+") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "conformance.worker"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -17,7 +17,7 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from conformance import profiles
+    from conformance import profiles, strategies
     from conformance.backends import BackendError, resolve
     from conformance.properties import REGISTRY
     from conformance.runner import run_property
@@ -27,6 +27,8 @@ def main():
     except BackendError as e:
         emit(event="fatal", message=str(e))
         return
+    if request.get("checkpoint"):
+        strategies.use_checkpoint(request["checkpoint"])  # the parent has already validated it
     emit(event="backend", name=backend.name)
     for pid in request["properties"]:
         emit(event="start", property=pid)

@@ -10,7 +10,8 @@ KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 
 
 def test_every_property_has_a_mutant():
-    assert {p for _, p in KILLS} == set(REGISTRY)
+    # known_answers runs only on GPT-2 124M weights: tests/test_checkpoint_mode.py shows it failing on wrong ones
+    assert {p for _, p in KILLS} == set(REGISTRY) - {"known_answers"}
 
 
 @pytest.mark.parametrize("mutant,property_id", KILLS, ids=[f"{m.name}-{p}" for m, p in KILLS])

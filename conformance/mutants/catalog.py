@@ -43,7 +43,7 @@ def _softmax_fp16_at_some_lengths(w):
 
 register(
     Mutant("erf_gelu", "exact erf GELU instead of the tanh approximation (max |diff| 4.7e-4)",
-           "karpathy/nanoGPT#274", ("reference_logits",), patches={"gelu": _erf_gelu}),
+           "karpathy/nanoGPT#274", ("reference_logits", "official_logits"), patches={"gelu": _erf_gelu}),
     Mutant("mask_added_1e4", "mask constant -1e4 added instead of -1e10 replacing: leaks when scores differ by ~1e4",
            "huggingface/transformers#15199, fixed by #17306", ("causal_masking",),
            patches={"mask_attn_weights": _mask_added_1e4}),

@@ -18,14 +18,15 @@ class Property:
     core: bool  # a backend that cannot run a core property is not certified
     needs: tuple  # Capabilities fields that must be true
     doc: str
+    precondition: object = None  # () -> None, or why the property cannot run in this configuration
 
 
 REGISTRY = {}
 
 
-def prop(id, core=False, needs=()):
+def prop(id, core=False, needs=(), precondition=None):
     def register(fn):
-        REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0])
+        REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0], precondition)
         return fn
 
     return register
@@ -68,7 +69,9 @@ class Context:
 def applicable(prop, capabilities):
     """None if the backend can run prop, else the reason it cannot."""
     missing = [n for n in prop.needs if not getattr(capabilities, n)]
-    return f"backend lacks {', '.join(missing)}" if missing else None
+    if missing:
+        return f"backend lacks {', '.join(missing)}"
+    return prop.precondition() if prop.precondition else None
 
 
 from conformance.properties import (  # noqa: E402  registration order is report order
@@ -76,5 +79,7 @@ from conformance.properties import (  # noqa: E402  registration order is report
     prefix_consistency,
     tied_head,
     reference_logits,
+    official_logits,
     determinism,
+    known_answers,
 )
