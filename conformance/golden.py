@@ -232,13 +232,15 @@ def regenerate(src, only=None):
     MANIFEST.write_text(json.dumps(data, indent=1) + "\n")
 
 
-def check(src=None):
+def check(src=None, only=None):
     """[(case, producer, max |error|, tolerance)]: the committed logits against the official code (when
     given its src/ folder) or against openai-tf, each held to the float32-vs-float32 tolerance."""
     from conformance.backends import guarded_load, resolve
 
     results = []
     for entry in manifest()["cases"]:
+        if only and entry["name"] not in only:
+            continue
         case = load(entry["name"])
         if src:
             with tempfile.TemporaryDirectory() as tmp:
@@ -252,7 +254,7 @@ def check(src=None):
 
 def command(args):
     if args.check:
-        results = check(args.official_src)
+        results = check(args.official_src, args.case)
         print(f"{'case':<32} {'checked with':<12} {'max |error|':>12} {'tolerance':>12}  ratio")
         for name, producer, err, tol in results:
             print(f"{name:<32} {producer:<12} {err:12.3g} {tol:12.3g}  {err / tol:.3g}")
@@ -272,4 +274,4 @@ def add_parser(sub):
     g.add_argument("--official-src", type=Path, metavar="PATH", help="the src/ folder of a clone of openai/gpt-2")
     g.add_argument("--check", action="store_true",
                    help="verify the committed logits (against the official code with --official-src, else openai-tf)")
-    g.add_argument("--case", action="append", choices=[s.name for s in SPECS], help="regenerate only these cases")
+    g.add_argument("--case", action="append", choices=[s.name for s in SPECS], help="regenerate or check only these cases (repeatable)")

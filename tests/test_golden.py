@@ -11,6 +11,8 @@ also runs the genuine src/model.py on the committed checkpoints (as `gpt2-confor
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -63,3 +65,13 @@ def test_the_official_code_reproduces_the_committed_logits(name):
     case = golden.load(name)
     produced = golden.run_official(os.environ["GPT2_OFFICIAL_SRC"], golden.GOLDEN_DIR / name, case.tokens, case.continuation)
     assert max_abs_err(case.kept(produced), case.logits) <= golden.tolerance(name, "float32")
+
+
+def test_golden_command_checks_against_openai_tf():
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "golden", "--check", "--case", "huge_scores_past"],
+                          cwd=golden.GOLDEN_DIR.parents[1], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "huge_scores_past" in proc.stdout and "openai-tf" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "golden"], cwd=golden.GOLDEN_DIR.parents[1],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--official-src" in proc.stderr
