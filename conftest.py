@@ -13,15 +13,23 @@ def pytest_addoption(parser):
                      help="backend to run the properties against (repeatable; default: every available bundled one)")
     parser.addoption("--expectations", action="append", default=[], metavar="FILE",
                      help="a backend's expected failures (TOML, see conformance/expectations.py; repeatable)")
+    parser.addoption("--checkpoint", metavar="DIR",
+                     help="run the properties on the weights of this official or Hugging Face checkpoint directory")
 
 
 def pytest_configure(config):
-    from conformance import expectations
+    from conformance import expectations, strategies
+    from reference.params import InvalidParams
 
     try:
         config.expectation_files = [expectations.load(f) for f in config.getoption("expectations")]
     except expectations.ExpectationError as e:
         raise pytest.UsageError(str(e)) from None
+    if config.getoption("checkpoint"):
+        try:
+            strategies.use_checkpoint(config.getoption("checkpoint"))
+        except InvalidParams as e:
+            raise pytest.UsageError(f"--checkpoint: {e}") from None
 
 
 def pytest_generate_tests(metafunc):

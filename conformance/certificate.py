@@ -21,7 +21,8 @@ def environment():
     return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
 
 
-def build(backends, *, seed, profile, max_examples, expectations=(), expectation_errors=(), command=None):
+def build(backends, *, seed, profile, max_examples, expectations=(), expectation_errors=(), command=None,
+          checkpoint=None):
     """backends: [{name, spec, passed, properties: [PropertyResult.to_dict()]}];
     expectations: the expectation files applied ([expectations.Expectations])."""
     return {
@@ -30,6 +31,7 @@ def build(backends, *, seed, profile, max_examples, expectations=(), expectation
         "profile": profile,
         "max_examples": max_examples,
         "command": command,
+        "checkpoint": checkpoint,  # the weights the properties ran on; None: generated weights
         "environment": environment(),
         "expectations": [{"backend": e.backend, "path": e.path, "sha256": e.sha256} for e in expectations],
         "expectation_errors": list(expectation_errors),

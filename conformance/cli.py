@@ -5,13 +5,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from conformance import certificate, expectations, profiles, replay, report
+from conformance import certificate, checkpoints, expectations, golden, profiles, replay, report
 from conformance.backends import BUNDLED, BackendError, availability, available_bundled, resolve
 from conformance.contract import probe_isolated
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.report import STATUS
 from conformance.runner import PropertyResult, certified
+from reference.params import InvalidParams
 
 
 def main(argv=None):
@@ -35,11 +36,17 @@ def main(argv=None):
     c.add_argument("--save-failing-inputs", type=Path, metavar="DIR",
                    help="where failing examples are saved as .npz for `replay` (default: REPORT_DIR/failing-inputs)")
 
+    c.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="run the properties on the weights of this official or Hugging Face checkpoint directory "
+                        "instead of generated ones (and the known answers, if it is GPT-2 124M)")
+
     r = sub.add_parser("replay", help="re-run a failing example saved by certify")
     r.add_argument("file", type=Path)
     r.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
 
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here")
+
+    golden.add_parser(sub)
 
     s = sub.add_parser("selftest", help="every property against every mutant (known GPT-2 bugs): the kill matrix")
     s.add_argument("--profile", default="ci", choices=list(profiles.PROFILES))
@@ -53,7 +60,8 @@ def main(argv=None):
         from conformance import selftest
 
         return selftest.main(args)
-    return {"certify": certify, "backends": backends, "replay": replay_command}[args.command](args)
+    return {"certify": certify, "backends": backends, "replay": replay_command,
+            "golden": golden.command}[args.command](args)
 
 
 def backends(args):
@@ -77,6 +85,12 @@ def certify(args):
     if args.seed is None and not profiles.get(args.profile).derandomize:
         args.seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
     property_ids = args.property or list(REGISTRY)
+    if args.checkpoint:
+        try:
+            checkpoints.load(args.checkpoint)  # a malformed directory is rejected here, once, with the reason
+        except InvalidParams as e:
+            print(f"--checkpoint: {e}", file=sys.stderr)
+            return 2
     save_dir = args.save_failing_inputs or args.report_dir / "failing-inputs"
     results, problems = [], []
     live = Progress() if sys.stderr.isatty() else None
@@ -90,7 +104,8 @@ def certify(args):
     for spec in specs:
         name, props = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
                                    seed=args.seed, timeout=args.timeout, on_result=on_result,
-                                   on_progress=live and live.show, save_dir=save_dir)
+                                   on_progress=live and live.show, save_dir=save_dir,
+                                   checkpoint=args.checkpoint and str(args.checkpoint.resolve()))
         entries = [e for f in files if f.for_backend(name, spec) for e in f.entries]
         found = [PropertyResult(**p) for p in props]
         judged = [expectations.apply(entries, r) for r in found]
@@ -111,7 +126,8 @@ def certify(args):
 
     cert = certificate.build(results, seed=args.seed, profile=args.profile, max_examples=args.max_examples,
                              expectations=files, expectation_errors=problems,
-                             command=shlex.join(["gpt2-conformance", *sys.argv[1:]]))
+                             command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
+                             checkpoint=args.checkpoint and str(args.checkpoint))
     args.report_dir.mkdir(parents=True, exist_ok=True)
     certificate.write_json(cert, args.report_dir / "certificate.json")
     certificate.write_junit(cert, args.report_dir / "junit.xml")

@@ -14,17 +14,17 @@ from conformance.worker import ESSENTIALS
 
 
 def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None,
-                 on_progress=None, save_dir=None):
+                 on_progress=None, save_dir=None, checkpoint=None):
     """(backend name, [result dicts]) for one backend spec, each property under a time limit.
 
     on_progress(name, property id, examples so far) follows the run; failing examples are saved
-    to save_dir for `replay`.
+    to save_dir for `replay`; checkpoint: weights to run on instead of generated ones.
     """
     remaining = list(property_ids)
     results, name = [], spec
     while remaining:
         request = {"spec": spec, "properties": remaining, "profile": profile, "max_examples": max_examples, "seed": seed,
-                   "save_dir": str(save_dir) if save_dir else None}
+                   "save_dir": str(save_dir) if save_dir else None, "checkpoint": checkpoint}
         with tempfile.TemporaryFile("w+") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "conformance.worker"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -9,6 +9,28 @@ from conformance.weights import SCALES, random_params
 from reference.params import HParams
 
 MAX_SEED = 2**32 - 1
+MAX_FIXED_LENGTH = 128  # on fixed weights (--checkpoint) sequences stay as long as generated ones at most
+
+_fixed = None  # (label, Params) that every case uses instead of generated weights, when configured
+
+
+def use_weights(params, label=None):
+    """From now on every case runs on these weights and draws only its tokens (the --checkpoint mode);
+    None goes back to generated weights."""
+    global _fixed
+    _fixed = None if params is None else (label, params)
+
+
+def use_checkpoint(path):
+    """use_weights with an official or Hugging Face checkpoint directory (InvalidParams if it is not one)."""
+    from conformance import checkpoints
+
+    use_weights(checkpoints.load(path), str(path))
+
+
+def fixed_weights():
+    """(label, Params) configured by use_weights, or None when weights are generated."""
+    return _fixed
 
 
 @st.composite
@@ -48,8 +70,29 @@ class Case:
                 f"tokens=np.array({self.tokens.tolist()}))")
 
 
+@dataclass(frozen=True)
+class FixedCase:
+    """A token batch for the configured fixed weights; repr() names the weights."""
+
+    weights: str
+    tokens: np.ndarray
+
+    @property
+    def hparams(self):
+        return _fixed[1].hparams
+
+    def params(self):
+        return _fixed[1]
+
+    def __repr__(self):
+        return f"FixedCase(weights={self.weights!r}, tokens=np.array({self.tokens.tolist()}))"
+
+
 @st.composite
 def cases(draw, min_length=1, scales=tuple(SCALES), **hparams_bounds):
+    if _fixed is not None:
+        label, params = _fixed
+        return FixedCase(label, draw(tokens(params.hparams, length=(min_length, MAX_FIXED_LENGTH))))
     hparams_bounds.setdefault("n_ctx", (min_length, 128))
     hp = draw(hparams(**hparams_bounds))
     return Case(

@@ -19,7 +19,7 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from conformance import profiles, replay
+    from conformance import profiles, replay, strategies
     from conformance.backends import BackendError, resolve
     from conformance.properties import REGISTRY
     from conformance.runner import blocked, essentials, run_property
@@ -29,6 +29,8 @@ def main():
     except BackendError as e:
         emit(event="fatal", message=str(e))
         return
+    if request.get("checkpoint"):
+        strategies.use_checkpoint(request["checkpoint"])  # the parent has already validated it
     emit(event="backend", name=backend.name)
     emit(event="start", property=ESSENTIALS)
     failed = essentials(backend)

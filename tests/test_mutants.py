@@ -10,8 +10,9 @@ KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 
 
 def test_every_property_has_a_mutant():
-    # a dtype tier runs its property's code, so its property's mutants prove it too
-    assert {p for _, p in KILLS} >= {id for id, p in REGISTRY.items() if p.dtype is None}
+    # a dtype tier runs its property's code, so its property's mutants prove it too; known_answers runs
+    # only on GPT-2 124M weights: tests/test_checkpoint_mode.py shows it failing on wrong ones
+    assert {p for _, p in KILLS} >= {id for id, p in REGISTRY.items() if p.dtype is None} - {"known_answers"}
     assert {p for _, p in KILLS} <= set(REGISTRY)
 
 
@@ -19,7 +20,7 @@ def test_every_property_has_a_mutant():
 def test_mutant_is_killed(mutant, property_id):
     result = run_property(REGISTRY[property_id], mutant, profile=profiles.get("ci"))
     assert result.status == "failed", f"{mutant.name} survived {property_id}: {result}"
-    assert result.counterexample and "Case(" in result.counterexample
+    assert result.counterexample and ("Case(" in result.counterexample or "golden_case=" in result.counterexample)
     assert result.max_abs_err > result.tolerance
 
 

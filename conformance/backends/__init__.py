@@ -40,6 +40,7 @@ BUNDLED = {  # name -> "module:attr", resolved lazily so that a missing library 
     "reference": "conformance.backends.reference:backend",
     "hf-torch-eager": "conformance.backends.hf_torch:eager",
     "hf-torch-sdpa": "conformance.backends.hf_torch:sdpa",
+    "openai-tf": "conformance.backends.openai_tf:backend",
 }
 
 
@@ -196,7 +197,7 @@ def availability():
     return rows
 
 
-EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf"}
+EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf", "openai-tf": "tf"}
 
 
 def _requires(module_name):

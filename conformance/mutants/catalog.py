@@ -139,7 +139,7 @@ def _softmax_fp16_at_some_lengths(w):
 register(
     # 1-3: the activation
     Mutant("erf_gelu", "exact erf GELU instead of the tanh approximation (max |diff| 4.7e-4)",
-           "karpathy/nanoGPT#274", ("reference_logits",), patches={"gelu": _erf_gelu}),
+           "karpathy/nanoGPT#274", ("reference_logits", "official_logits"), patches={"gelu": _erf_gelu}),
     Mutant("activation_default_relu",
            "configured activation ignored: the layer's default (relu) is used instead of GPT-2's gelu_new",
            "huggingface/transformers#13666 (TF GPT-2 ignored activation_function); keras-hub TransformerDecoder "

@@ -19,14 +19,16 @@ class Property:
     needs: tuple  # Capabilities fields that must be true
     doc: str
     dtype: str | None = None  # a dtype tier: the property run in this dtype (else the backend's first)
+    precondition: object = None  # () -> None, or why the property cannot run in this configuration
 
 
 REGISTRY = {}
 
 
-def prop(id, core=False, needs=()):
+def prop(id, core=False, needs=(), precondition=None):
     def register(fn):
-        REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0])
+        REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0],
+                                precondition=precondition)
         return fn
 
     return register
@@ -82,7 +84,9 @@ def applicable(prop, capabilities):
     missing = [n for n in prop.needs if not getattr(capabilities, n)]
     if prop.dtype and prop.dtype not in capabilities.dtypes:
         missing.append(prop.dtype)
-    return f"backend lacks {', '.join(missing)}" if missing else None
+    if missing:
+        return f"backend lacks {', '.join(missing)}"
+    return prop.precondition() if prop.precondition else None
 
 
 from conformance.properties import (  # noqa: E402  registration order is report order
@@ -90,12 +94,14 @@ from conformance.properties import (  # noqa: E402  registration order is report
     prefix_consistency,
     tied_head,
     reference_logits,
+    official_logits,
     determinism,
     kv_cache,
     generation,
     finite_outputs,
     batch_padding,
     lm_loss,
+    known_answers,
 )
 
 for _dtype in ("float16", "bfloat16"):
