@@ -74,15 +74,16 @@ def table(cert):
     """Backend x property; a passing cell shows its worst error/tolerance ratio (< 1 holds)."""
     ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
     width = max([len("backend")] + [len(b["name"]) for b in cert["backends"]])
-    lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  certified"]
+    widths = [max(18, len(i)) for i in ids]  # tier ids such as reference_logits[bfloat16] are longer
+    lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<{w}}" for i, w in zip(ids, widths)) + "  certified"]
     failures = []
     for b in cert["backends"]:
         cells = []
-        for p in b["properties"]:
+        for p, w in zip(b["properties"], widths):
             cell = STATUS[p["status"]]
             if p["status"] == "passed" and p["worst_ratio"] is not None:
                 cell += f" {p['worst_ratio']:.2g}"
-            cells.append(f"{cell:<18}")
+            cells.append(f"{cell:<{w}}")
             if p["status"] in ("failed", "error"):
                 failures.append(f"{b['name']} / {p['id']}: {p['message']}"
                                 + (f"\n    counterexample: {p['counterexample']}" if p["counterexample"] else ""))
