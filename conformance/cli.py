@@ -178,10 +178,11 @@ def table(cert):
     """Backend x property; a passing cell shows its worst error/tolerance ratio (< 1 holds)."""
     ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
     width = max([len("backend")] + [len(b["name"]) for b in cert["backends"]])
-    lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  certified"]
+    widths = [max(18, len(i)) for i in ids]  # tier ids such as reference_logits[bfloat16] are longer
+    lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<{w}}" for i, w in zip(ids, widths)) + "  certified"]
     failures = []
     for b in cert["backends"]:
-        cells = [f"{report.cell(p):<18}" for p in b["properties"]]
+        cells = [f"{report.cell(p):<{w}}" for p, w in zip(b["properties"], widths)]
         for _, p in report.failures({"backends": [b]}):
             failures.append(f"{b['name']} / {p['id']}: {p['message']}"
                             + (f"\n    counterexample: {p['counterexample']}" if p["counterexample"] else "")
