@@ -82,7 +82,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bot
 .meta{color:#57606a} table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d0d7de;padding:4px 8px}
 th{background:#f6f8fa;text-align:left} .passed,.xfailed{background:#dafbe1} .skipped{background:#f6f8fa}
 .failed,.error,.blocked,.xpassed{background:#ffebe9;font-weight:600}
-.grid{display:flex;flex-wrap:wrap;gap:12px} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:228px}
+.grid{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:228px}
 .card h3{font-size:14px;margin:0 0 4px} .card p{margin:4px 0;font-size:12px;color:#57606a}
 .badge{float:right;font-size:11px;padding:1px 6px;border-radius:10px} code,pre{font-size:12px}
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px;margin:4px 0}

@@ -52,6 +52,11 @@ def test_a_broken_backend_fails_with_a_counterexample(tmp_path, mutant, prop):
     (result,) = cert["backends"][0]["properties"]
     assert result["status"] == "failed" and "Case(hparams=HParams(" in result["counterexample"]
     assert f"{mutant} / {prop}" in proc.stdout and "counterexample:" in proc.stdout
+    # the saved example (every value the property drew) replays to the same failure
+    replayed = subprocess.run([sys.executable, "-m", "conformance.cli", "replay",
+                               str(tmp_path / f"failing-inputs/{mutant}__{prop}__float32.npz")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert replayed.returncode == 1 and result["message"] in replayed.stdout
 
 
 def test_hanging_crashing_and_raising_backends_cost_only_themselves(tmp_path):

@@ -50,29 +50,27 @@ def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_
 
 
 def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
-    passes = expectation_file(tmp_path, "reference", "tied_head", "tolerance")
-    differs = expectation_file(tmp_path, "head_copied_at_load", "tied_head", "error")
-    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--backend", "conformance.mutants:head_copied_at_load",
-                         "--backend", "tests.misbehaving:wrong_shape", "--property", "tied_head",
+    passes = expectation_file(tmp_path, "reference", "reference_logits", "tolerance")
+    differs = expectation_file(tmp_path, "erf_gelu", "reference_logits", "error")
+    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--backend", "conformance.mutants:erf_gelu",
+                         "--backend", "tests.misbehaving:wrong_shape", "--property", "reference_logits",
                          "--max-examples", "10", "--expectations", str(passes), "--expectations", str(differs))
     assert proc.returncode == 1
     by_name = {b["name"]: b for b in cert["backends"]}
     (p,) = by_name["reference"]["properties"]
     assert p["status"] == "xpassed" and "remove the entry" in p["message"] and not by_name["reference"]["passed"]
-    (p,) = by_name["head_copied_at_load"]["properties"]
+    (p,) = by_name["erf_gelu"]["properties"]
     assert p["status"] == "failed" and "fails with kind tolerance, not as listed" in p["message"]
-    saved = tmp_path / "out/failing-inputs/head_copied_at_load__tied_head__float32.npz"  # drew a case and a wte seed
-    with np.load(saved) as f:  # the config, weights and tokens, under the official names
+    with np.load(tmp_path / "out/failing-inputs/erf_gelu__reference_logits__float32.npz") as f:
+        # the config, weights and tokens, under the official names
         assert {"tokens/0", "hparams/0/n_vocab", "weights/0/model/wte", "weights/0/model/h0/attn/c_attn/w"} <= set(f.files)
-    replayed = cli("replay", str(saved))
-    assert replayed.returncode == 1 and p["message"].splitlines()[0] in replayed.stdout
     (p,) = by_name["wrong-shape"]["properties"]  # essentials first: blocked by the wrong shape
     assert p["status"] == "blocked" and p["kind"] == "shape" and "returned logits of shape" in p["message"]
 
     # all four reports from the one run
     out = tmp_path / "out"
     md = (out / "report.md").read_text()
-    assert "| head_copied_at_load | **FAIL** |" in md and "reproduce: `gpt2-conformance" in md and len(md) < 65536
+    assert "| erf_gelu | **FAIL** |" in md and "reproduce: `gpt2-conformance" in md and len(md) < 65536
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 2 and "measured error against tolerance" in page  # one plot per property that ran
     assert not re.search(r"<script|<link|\bsrc=|url\(", page)  # self-contained: nothing fetched

@@ -25,7 +25,7 @@ def run_pytest(tmp_path, *extra):
                     "--backend", "conformance.mutants:erf_gelu",
                     "--backend", "tests.misbehaving:wrong_shape",
                     "--expectations", "tests/data/erf_gelu.expectations.toml",
-                    "-k", "reference_logits or determinism or essentials", *extra],
+                    "-k", "reference_logits or essentials", *extra],
                    cwd=ROOT, capture_output=True, text=True, timeout=600)
     return verdicts(junit)
 
@@ -36,5 +36,6 @@ def test_xdist_gives_the_same_verdicts_and_report_content(tmp_path):
     outcomes = {k.split("::")[-1]: v[0] for k, v in serial.items()}
     assert outcomes["test_property[conformance.mutants:erf_gelu-reference_logits]"] == "skipped"  # xfail, as listed
     assert outcomes["test_essentials[tests.misbehaving:wrong_shape]"] == "failure"
-    assert outcomes["test_property[conformance.mutants:erf_gelu-determinism]"] == "passed"
-    assert serial[next(k for k in serial if k.endswith("[conformance.mutants:erf_gelu-determinism]"))][1]["examples"] == "50"
+    assert outcomes["test_essentials[conformance.mutants:erf_gelu]"] == "passed"
+    recorded = serial[next(k for k in serial if k.endswith("[conformance.mutants:erf_gelu-reference_logits]"))][1]
+    assert recorded["kind"] == "tolerance" and float(recorded["worst_ratio"]) > 1
