@@ -6,7 +6,7 @@ import hypothesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.backends import BackendError
+from conformance.backends import BackendClock, BackendError
 from conformance.properties import REGISTRY, Context, applicable
 
 
@@ -30,6 +30,9 @@ class PropertyResult:
     counterexample: str | None = None
     message: str | None = None
     seconds: float = 0.0
+    # of `seconds`, the time spent inside the backend's load() and forward(); the rest is the harness's
+    load_seconds: float = 0.0
+    forward_seconds: float = 0.0
     samples: list = field(default_factory=list)  # [error, tolerance] per example
 
     def to_dict(self):
@@ -41,7 +44,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, message=why_not)
-    samples, last_notes = [], {}
+    samples, last_notes, clock = [], {}, BackendClock()
 
     overrides = {"max_examples": max_examples} if max_examples else {}
     if seed is not None:
@@ -50,7 +53,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     @settings(profile, **overrides)
     @given(st.data())
     def check(data):
-        ctx = Context(backend, dtype)
+        ctx = Context(backend, dtype, clock=clock)
         last_notes.clear()
         ctx.notes = last_notes
         m = prop.fn(ctx, data)
@@ -73,7 +76,8 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         counterexample = describe(last_notes)
     seconds = time.perf_counter() - start
     result = PropertyResult(prop.id, status, prop.core, examples=len(samples), counterexample=counterexample,
-                            message=message, seconds=round(seconds, 3), samples=samples)
+                            message=message, seconds=round(seconds, 3), load_seconds=round(clock.load_seconds, 3),
+                            forward_seconds=round(clock.forward_seconds, 3), samples=samples)
     if samples:
         # a failure reports its (shrunk) counterexample's error; a pass its largest error
         result.max_abs_err, result.tolerance = failing or max(samples, key=lambda s: s[0])
