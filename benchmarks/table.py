@@ -19,7 +19,7 @@ def tables(run):
     forward = [b for b in rows if b["extra_info"].get("kind") == "forward"]
     bound = {b["extra_info"]["seq"]: b for b in rows if b["extra_info"].get("kind") == "matmul_bound"}
     certify = [b for b in rows if b["extra_info"].get("kind") == "certify"]
-    selftest = [b for b in rows if b["extra_info"].get("kind") == "selftest"]
+    kills = [b for b in rows if b["extra_info"].get("kind") == "kill"]
     out = [machine(run), ""]
 
     out += ["### Forward pass at GPT-2 small's shape (batch 1, random weights)", "",
@@ -76,13 +76,15 @@ def tables(run):
             oracle = e["wall_seconds"] - walls[name, "warm"]["wall_seconds"]
             out.append(f"| the oracle not the bottleneck: {name}, cold cache (oracle ≈ cold − warm wall vs backend forward) | "
                        f"oracle {oracle:.1f} s, forward {e['forward_seconds']:.1f} s | {yes(oracle <= e['forward_seconds'])} |")
-    if selftest:
-        for b in selftest:
-            out.append(f"| selftest median time to kill ≤ {KILL_SECONDS:.0f} s | {b['stats']['median']:.2f} s | "
-                       f"{yes(b['stats']['median'] <= KILL_SECONDS)} |")
+    if kills:
+        times = sorted(b["stats"]["median"] for b in kills)
+        median = (times[(len(times) - 1) // 2] + times[len(times) // 2]) / 2
+        each = ", ".join(f"{b['extra_info']['mutant']} {b['stats']['median']:.1f} s" for b in kills)
+        out.append(f"| median time to kill a mutant ≤ {KILL_SECONDS:.0f} s (ci profile; {each}) | {median:.1f} s | "
+                   f"{yes(median <= KILL_SECONDS)} |")
     else:
-        out.append(f"| selftest median time to kill ≤ {KILL_SECONDS:.0f} s | not measured: no selftest command in this "
-                   "version of the suite | - |")
+        out.append(f"| median time to kill a mutant ≤ {KILL_SECONDS:.0f} s | not measured in this run "
+                   "(benchmarks/test_kill.py was not part of it) | - |")
     return "\n".join(out)
 
 

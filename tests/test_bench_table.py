@@ -38,7 +38,7 @@ def test_ratios_and_targets_come_from_the_run():
     assert "| harness overhead ≤ 10%: reference, cold cache | 75% | **no** |" in text
     assert "| harness overhead ≤ 10%: reference, warm cache | 10% | yes |" in text
     assert "oracle 20.0 s, forward 10.0 s | **no** |" in text  # cold - warm against the backend's forward time
-    assert "OPENBLAS_CORETYPE=Haswell" in text and "selftest" in text
+    assert "OPENBLAS_CORETYPE=Haswell" in text and "time to kill a mutant ≤ 1 s | not measured" in text
 
 
 def test_write_replaces_only_the_marked_block(tmp_path):
@@ -56,3 +56,9 @@ def test_write_refuses_a_file_without_the_markers(tmp_path):
     doc.write_text("no markers\n")
     assert table.main([str(results), "--write", str(doc)]) == 2
     assert doc.read_text() == "no markers\n"
+
+
+def test_the_median_time_to_kill_is_over_every_mutant():
+    kills = [bench(t, kind="kill", mutant=f"m{t}", property="p") for t in (0.5, 3.0, 0.8, 2.0)]
+    text = table.tables({**RUN, "benchmarks": RUN["benchmarks"] + kills})
+    assert "| 1.4 s | **no** |" in text  # the median of 0.5, 0.8, 2.0, 3.0
