@@ -93,7 +93,7 @@ def machine(run):
     blas = ", ".join(f"{k}={v}" for k, v in m.get("blas_env", {}).items() if v) or "none set"
     packages = ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items())
     load = m.get("load_average_at_end")
-    return (f"Measured {run['datetime'][:16].replace('T', ' ')} UTC on {m.get('cpu', {}).get('brand_raw', m.get('processor'))}, "
+    return (f"Run ended {run['datetime'][:16].replace('T', ' ')} UTC, on {m.get('cpu', {}).get('brand_raw', m.get('processor'))}, "
             f"{m.get('cpu_count')} cores, Python {m.get('python_version')}, {packages}; BLAS environment: {blas}; "
             f"load average at the end {', '.join(f'{x:.1f}' for x in load) if load else 'unknown'} "
             f"(other work shared the machine: compare ratios within this run, not across runs).")
