@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
-from conformance.backends import BackendError, WrongShape, guarded_load
+from conformance.backends import BackendClock, BackendError, WrongShape, guarded_load
 from conformance.properties import REGISTRY, Context, applicable
 from conformance.weights import random_params
 from reference.params import HParams
@@ -39,6 +39,9 @@ class PropertyResult:
     counterexample: str | None = None
     message: str | None = None
     seconds: float = 0.0
+    # of `seconds`, the time spent inside the backend's load() and forward(); the rest is the harness's
+    load_seconds: float = 0.0
+    forward_seconds: float = 0.0
     samples: list = field(default_factory=list)  # [error, tolerance] per example
     reproduction: str | None = None  # a command that re-runs the failing example
     # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
@@ -74,7 +77,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)
-    samples, last_notes, last_draws = [], {}, []
+    samples, last_notes, last_draws, clock = [], {}, [], BackendClock()
 
     # One bug per run: the failing example replayed last is then the one reported, saved and classified.
     overrides = {"report_multiple_bugs": False, **({"max_examples": max_examples} if max_examples else {})}
@@ -84,7 +87,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     @settings(profile, **overrides)
     @given(st.data())
     def check(data):
-        ctx = Context(backend, dtype)
+        ctx = Context(backend, dtype, clock=clock)
         last_notes.clear()
         last_draws.clear()
         ctx.notes = last_notes
@@ -114,6 +117,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     seconds = time.perf_counter() - start
     result = PropertyResult(prop.id, status, prop.core, kind=kind, dtype=dtype, examples=len(samples),
                             counterexample=counterexample, message=message, seconds=round(seconds, 3),
+                            load_seconds=round(clock.load_seconds, 3), forward_seconds=round(clock.forward_seconds, 3),
                             samples=samples, failing_draws=draws)
     if samples:
         # a failure reports its (shrunk) counterexample's error; a pass its largest error

@@ -28,7 +28,8 @@ def conv1d(x, w, b):
 
 def softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e /= e.sum(axis=-1, keepdims=True)  # in place: attention has n_head * seq**2 of these
+    return e
 
 
 def attention_mask(nd, ns, dtype):
@@ -41,7 +42,9 @@ def attention_mask(nd, ns, dtype):
 def mask_attn_weights(w):
     """w: scores [..., nd, ns]. Masked scores are replaced by -1e10, exactly as the official code does."""
     b = attention_mask(w.shape[-2], w.shape[-1], w.dtype)
-    return w * b - np.asarray(1e10, dtype=w.dtype) * (1 - b)
+    masked = w * b
+    masked -= np.asarray(1e10, dtype=w.dtype) * (1 - b)  # in place: one n_head * nd * ns array, not two
+    return masked
 
 
 def mask_padding(w, attention_mask):
@@ -74,7 +77,8 @@ def attention(x, p, n_head, past, attention_mask=None):
     if past is not None:
         k = np.concatenate([past[:, 0], k], axis=-2)
         v = np.concatenate([past[:, 1], v], axis=-2)
-    w = q @ k.swapaxes(-1, -2) * (1 / np.sqrt(np.asarray(v.shape[-1], dtype=x.dtype)))
+    w = q @ k.swapaxes(-1, -2)
+    w *= 1 / np.sqrt(np.asarray(v.shape[-1], dtype=x.dtype))
     w = mask_attn_weights(w)
     if attention_mask is not None:
         w = mask_padding(w, attention_mask)

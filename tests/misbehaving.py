@@ -32,6 +32,14 @@ def _raise(model, tokens):
     raise ValueError("CUDA error: an illegal memory access was encountered")
 
 
+def _slow(model, tokens):
+    time.sleep(SLOW_SECONDS)
+    return ReferenceModel.forward(model, tokens)
+
+
+SLOW_SECONDS = 0.02
+
+
 def _wrong_shape(model, tokens):
     logits, _ = ReferenceModel.forward(model, tokens)
     return logits[:, :, :-1], None
@@ -49,6 +57,7 @@ def _anything_goes(model, tokens):
 hangs = Misbehaving("hangs", _hang)
 aborts = Misbehaving("aborts", _abort)
 raises = Misbehaving("raises", _raise)
+slow = Misbehaving("slow", _slow)
 wrong_shape = Misbehaving("wrong-shape", _wrong_shape)
 int_logits = Misbehaving("int-logits", _int_logits)
 anything_goes = Misbehaving("anything-goes", _anything_goes)

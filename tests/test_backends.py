@@ -1,11 +1,16 @@
 """The backend registry and the guard around every backend."""
 import numpy as np
 import pytest
+from hypothesis import settings
 
+from conformance import profiles
 from conformance.backends import BUNDLED, BackendError, availability, guarded_load, resolve
+from conformance.properties import REGISTRY
+from conformance.runner import run_property
 from conformance.weights import random_params
 from reference import HParams
 from reference.params import InvalidInput
+from tests.misbehaving import SLOW_SECONDS
 
 HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
 
@@ -53,3 +58,12 @@ def test_guard_turns_broken_outputs_into_backend_errors(spec, message):
     model = guarded_load(resolve(spec), random_params(HP, 0))
     with pytest.raises(BackendError, match=message):
         model.forward(np.array([[1, 2]]))
+
+
+def test_results_count_the_seconds_spent_inside_the_backend():
+    result = run_property(REGISTRY["determinism"], resolve("tests.misbehaving:slow"),
+                          profile=settings(profiles.get("ci"), max_examples=3))
+    assert result.status == "passed" and result.examples >= 3
+    # two forward calls per example, each sleeping SLOW_SECONDS inside the backend
+    assert 2 * result.examples * SLOW_SECONDS <= result.forward_seconds
+    assert result.load_seconds + result.forward_seconds <= result.seconds

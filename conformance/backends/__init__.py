@@ -27,6 +27,7 @@ to install without importing it.) A Model is any object with:
 import importlib
 import importlib.metadata
 import importlib.util
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +63,14 @@ class WrongShape(BackendError):
 
 
 @dataclass
+class BackendClock:
+    """Seconds spent inside the backend's own code; the rest of a run's wall time is the harness's."""
+
+    load_seconds: float = 0.0
+    forward_seconds: float = 0.0
+
+
+@dataclass
 class Guarded:
     """A loaded model behind the checks the suite makes on the backend's behalf.
 
@@ -74,6 +83,7 @@ class Guarded:
     model: object
     capabilities: Capabilities
     forward_calls: int = field(default=0)
+    clock: BackendClock = field(default_factory=BackendClock)
 
     def forward(self, tokens, past=None, attention_mask=None):
         hp = self.params.hparams
@@ -94,12 +104,16 @@ class Guarded:
             check_attention_mask(attention_mask, (tokens.shape[0], seen + tokens.shape[1]))
             extra["attention_mask"] = attention_mask.astype(np.int64)
         self.forward_calls += 1
+        tokens = tokens.astype(np.int64)
+        start = time.perf_counter()
         try:
             logits, cache = self.model.forward(tokens.astype(np.int64), None if past is None else past.value, **extra)
         except InvalidInput:
             raise
         except Exception as e:
             raise BackendError(f"{self.backend_name} raised {type(e).__name__}: {e}") from e
+        finally:
+            self.clock.forward_seconds += time.perf_counter() - start
         logits = np.asarray(logits)
         expected = (*tokens.shape, hp.n_vocab)
         if logits.shape != expected:
@@ -140,14 +154,19 @@ class Cache:
     batch: int
 
 
-def guarded_load(backend, params, dtype=None):
-    """Load params into the backend (in its first dtype unless told), as a Guarded model."""
+def guarded_load(backend, params, dtype=None, clock=None):
+    """Load params into the backend (in its first dtype unless told), as a Guarded model that adds
+    the seconds spent in the backend to `clock`."""
     dtype = dtype or backend.capabilities.dtypes[0]
+    clock = clock or BackendClock()
+    start = time.perf_counter()
     try:
         model = backend.load(params, dtype=dtype)
     except Exception as e:
         raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
-    return Guarded(backend.name, params, model, backend.capabilities)
+    finally:
+        clock.load_seconds += time.perf_counter() - start
+    return Guarded(backend.name, params, model, backend.capabilities, clock=clock)
 
 
 def resolve(spec):

@@ -7,8 +7,9 @@ so the runner can record passing margins as well as failures.
 """
 from dataclasses import dataclass, field, replace
 
-from conformance.backends import guarded_load
-from conformance.tolerances import logits_tolerance, reference_with_error, scales_for
+from conformance.backends import BackendClock, guarded_load
+from conformance.oracle_cache import reference_with_error
+from conformance.tolerances import logits_tolerance, scales_for
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Context:
     backend: object
     dtype: str
     notes: dict = field(default_factory=dict)
+    clock: BackendClock = field(default_factory=BackendClock)
     _oracle: dict = field(default_factory=dict)
 
     @property
@@ -58,7 +60,7 @@ class Context:
         return scales_for(self.dtype)
 
     def load(self, params):
-        return guarded_load(self.backend, params, self.dtype)
+        return guarded_load(self.backend, params, self.dtype, self.clock)
 
     def note(self, **values):
         """Record drawn values; the notes of the last (shrunk) failing example become the counterexample."""

@@ -1,0 +1,55 @@
+"""The oracle's disk cache returns exactly what the oracle computes, and only for the same example."""
+import numpy as np
+import pytest
+
+from conformance import oracle_cache, tolerances
+from conformance.tolerances import reference_with_error as compute
+from conformance.weights import random_params
+from reference import HParams
+
+HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
+TOKENS = np.array([[1, 2, 3]])
+
+
+@pytest.fixture
+def computed(monkeypatch, tmp_path):
+    """The cache in tmp_path, with a count of the oracle runs that were not read from it."""
+    monkeypatch.setenv(oracle_cache.ENV, str(tmp_path))
+    calls = []
+    monkeypatch.setattr(tolerances, "reference_with_error", lambda *a: calls.append(a) or compute(*a))
+    return calls
+
+
+def test_a_hit_is_bitwise_what_was_computed(computed):
+    params = random_params(HP, 0, "large")
+    expected = compute(params, TOKENS)
+    first = oracle_cache.reference_with_error(params, TOKENS)
+    second = oracle_cache.reference_with_error(random_params(HP, 0, "large"), TOKENS.copy())
+    assert len(computed) == 1
+    for ref64, e32 in (first, second):
+        assert np.array_equal(ref64, expected[0]) and e32 == expected[1]
+
+
+def test_other_weights_or_tokens_miss(computed):
+    params = random_params(HP, 0)
+    oracle_cache.reference_with_error(params, TOKENS)
+    oracle_cache.reference_with_error(params.with_tensor("model/wte", params.tensors["model/wte"] * 2), TOKENS)
+    oracle_cache.reference_with_error(params, TOKENS[:, :2])
+    assert len(computed) == 3
+
+
+def test_a_damaged_entry_is_recomputed(computed, tmp_path):
+    params = random_params(HP, 0)
+    oracle_cache.reference_with_error(params, TOKENS)
+    (entry,) = tmp_path.glob("oracle-*/*.npz")
+    entry.write_bytes(entry.read_bytes()[:50])
+    ref64, _ = oracle_cache.reference_with_error(params, TOKENS)
+    assert len(computed) == 2 and np.array_equal(ref64, compute(params, TOKENS)[0])
+
+
+def test_an_empty_setting_turns_it_off(computed, monkeypatch, tmp_path):
+    monkeypatch.setenv(oracle_cache.ENV, "")
+    params = random_params(HP, 0)
+    oracle_cache.reference_with_error(params, TOKENS)
+    oracle_cache.reference_with_error(params, TOKENS)
+    assert len(computed) == 2 and not list(tmp_path.iterdir())
