@@ -71,6 +71,17 @@ def logits_tolerance(ref64, e32, dtype):
     return max(SAFETY * e32 * u / UNIT_ROUNDOFF["float32"], FLOOR_ULPS * u * float(np.abs(ref64).max()))
 
 
+def loss_tolerance(logits_tol, n_vocab, dtype):
+    """Tolerance for |loss - loss_ref64|, loss = mean(logsumexp(l) - l[label]).
+
+    Both terms move by at most max|d logits|, so errors in the logits move the loss by 2 logits_tol.
+    The loss computation rounds too: logsumexp = max + log(sum exp(l - max)) with 0 <= log(sum) <= log
+    n_vocab, whose rounding the logits floor (FLOOR_ULPS * u * max|l|) does not cover when the logits
+    are small (measured: transformers' float32 loss 2.6e-8 off with max|l| ~ 1, n_vocab 2).
+    """
+    return 2 * logits_tol + FLOOR_ULPS * UNIT_ROUNDOFF[dtype] * np.log(n_vocab)
+
+
 def max_abs_err(a, b):
     """max |a - b|, and inf where either is non-finite (a NaN must never compare as small)."""
     a = np.asarray(a, dtype=np.float64)

@@ -1,5 +1,6 @@
 from conformance import strategies
 from conformance.properties import Measurement, prop
+from conformance.tolerances import loss_tolerance
 from reference import gpt2
 
 
@@ -11,5 +12,5 @@ def lm_loss(ctx, data):
     params = case.params()
     loss = ctx.load(params).loss(case.tokens)
     ref, tol = ctx.reference(params, case.tokens)
-    # loss = mean(logsumexp(l) - l[label]); both terms move by at most max|d logits|, so 2 tol bounds it.
-    return Measurement(abs(loss - float(gpt2.lm_loss(ref, case.tokens))), 2 * tol, "loss vs the float64 reference's loss")
+    return Measurement(abs(loss - float(gpt2.lm_loss(ref, case.tokens))), loss_tolerance(tol, case.hparams.n_vocab, ctx.dtype),
+                       "loss vs the float64 reference's loss")
