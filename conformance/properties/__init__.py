@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from conformance.backends import BackendClock, guarded_load
 from conformance.oracle_cache import reference_with_error
-from conformance.tolerances import logits_tolerance, scales_for
+from conformance.tolerances import logits_tolerance, scales_for, tier_error
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class Context:
         if key not in self._oracle:  # params stays referenced, so its id is not reused meanwhile
             self._oracle[key] = (*reference_with_error(params, tokens), params)
         ref64, e32, _ = self._oracle[key]
-        return ref64, logits_tolerance(ref64, e32, self.dtype)
+        e_tier = tier_error(params, tokens, ref64, self.dtype) if self.dtype in ("float16", "bfloat16") else 0.0
+        return ref64, logits_tolerance(ref64, e32, self.dtype, e_tier)
 
 
 def tier(id, dtype):
