@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from conformance import certificate, profiles
-from conformance.backends import BUNDLED, availability, available_bundled
+from conformance.backends import BUNDLED, OPT_IN, availability, available_bundled
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.runner import PropertyResult, certified
@@ -37,7 +37,8 @@ def backends(args):
     rows = availability()
     width = max(len(name) for name, _, _ in rows)
     for name, ok, detail in rows:
-        print(f"{name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}")
+        opt_in = f"  (opt-in, name it with --backend: it {OPT_IN[name]})" if ok and name in OPT_IN else ""
+        print(f"{name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}{opt_in}")
     return 0
 
 

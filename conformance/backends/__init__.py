@@ -31,6 +31,14 @@ BUNDLED = {  # name -> "module:attr", resolved lazily so that a missing library 
     "reference": "conformance.backends.reference:backend",
     "hf-torch-eager": "conformance.backends.hf_torch:eager",
     "hf-torch-sdpa": "conformance.backends.hf_torch:sdpa",
+    "hf-torch-compile": "conformance.backends.hf_torch_compile:backend",
+    "onnxruntime": "conformance.backends.onnx_runtime:backend",
+    "keras-hub-tf": "conformance.backends.kerashub:tf",
+    "keras-hub-jax": "conformance.backends.kerashub:jax",
+    "keras-hub-torch": "conformance.backends.kerashub:torch",
+    "llama-cpp": "conformance.backends.llama_cpp:backend",
+    "hf-tf": "conformance.backends.hf4:tf",
+    "hf-flax": "conformance.backends.hf4:flax",
 }
 
 
@@ -156,7 +164,9 @@ def availability():
     return rows
 
 
-EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf"}
+EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf", "hf-torch-compile": "hf", "onnxruntime": "onnx",
+          "keras-hub-tf": "keras", "keras-hub-jax": "keras", "keras-hub-torch": "keras", "llama-cpp": "llama",
+          "hf-tf": "hf4", "hf-flax": "hf4"}
 
 
 def _requires(module_name):
@@ -171,5 +181,10 @@ def _requires(module_name):
     return ()
 
 
+# Bundled backends that run only when named (--backend): each new architecture costs them seconds.
+OPT_IN = {"hf-torch-compile": "compiles for every new architecture (10-20 s each on 2 cores)",
+          "onnxruntime": "exports a graph for every new architecture (5-10 s each on 2 cores)"}
+
+
 def available_bundled():
-    return [name for name, ok, _ in availability() if ok and name in BUNDLED]
+    return [name for name, ok, _ in availability() if ok and name in BUNDLED and name not in OPT_IN]
