@@ -6,7 +6,7 @@ import hypothesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.backends import BackendError
+from conformance.backends import BackendError, Unsupported
 from conformance.properties import REGISTRY, Context, applicable
 
 
@@ -41,7 +41,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, message=why_not)
-    samples, last_notes = [], {}
+    samples, last_notes, unsupported = [], {}, {}
 
     overrides = {"max_examples": max_examples} if max_examples else {}
     if seed is not None:
@@ -53,7 +53,11 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         ctx = Context(backend, dtype)
         last_notes.clear()
         ctx.notes = last_notes
-        m = prop.fn(ctx, data)
+        try:
+            m = prop.fn(ctx, data)
+        except Unsupported as e:
+            unsupported[str(e)] = unsupported.get(str(e), 0) + 1
+            hypothesis.reject()
         samples.append([m.err, m.tol])
         if not m.ok:
             raise PropertyFailed(m)
@@ -72,6 +76,10 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         status, message = "error", f"{type(e).__name__}: {e}"
         counterexample = describe(last_notes)
     seconds = time.perf_counter() - start
+    if unsupported:
+        skipped = "; ".join(f"{n} example(s): {why}" for why, n in unsupported.items())
+        message = f"{message}; " if message else ""
+        message += f"discarded as unsupported by the backend: {skipped}"
     result = PropertyResult(prop.id, status, prop.core, examples=len(samples), counterexample=counterexample,
                             message=message, seconds=round(seconds, 3), samples=samples)
     if samples:

@@ -53,6 +53,12 @@ class BackendError(RuntimeError):
     """A backend failed or broke the protocol; the message says which backend and how."""
 
 
+class Unsupported(Exception):
+    """Raised by a backend's load for parameters its library cannot run (the message says which and why).
+
+    The example is discarded, and the certificate counts such examples with their reasons."""
+
+
 @dataclass
 class Guarded:
     """A loaded model behind the checks the suite makes on the backend's behalf.
@@ -112,6 +118,8 @@ def guarded_load(backend, params, dtype=None):
     dtype = dtype or backend.capabilities.dtypes[0]
     try:
         model = backend.load(params, dtype=dtype)
+    except Unsupported:
+        raise
     except Exception as e:
         raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
     return Guarded(backend.name, params, model, backend.capabilities)
@@ -181,9 +189,12 @@ def _requires(module_name):
     return ()
 
 
-# Bundled backends that run only when named (--backend): each new architecture costs them seconds.
+# Bundled backends that run only when named (--backend), and why.
 OPT_IN = {"hf-torch-compile": "compiles for every new architecture (10-20 s each on 2 cores)",
-          "onnxruntime": "exports a graph for every new architecture (5-10 s each on 2 cores)"}
+          "onnxruntime": "exports a graph for every new architecture (5-10 s each on 2 cores)",
+          **{f"keras-hub-{e}": "fixes the Keras engine for its whole process (certify gives it a worker of its own)"
+             for e in ("tf", "jax", "torch")},
+          "llama-cpp": "aborts its process on some inputs (certify gives it a worker of its own)"}
 
 
 def available_bundled():

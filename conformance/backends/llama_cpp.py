@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.backends import Capabilities
+from conformance.backends import Capabilities, Unsupported
 
 REQUIRES = ("llama_cpp", "gguf")
 
@@ -106,6 +106,8 @@ class LlamaCpp:
     capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
 
     def load(self, params, dtype="float32"):
+        if params.hparams.head_dim == 1:  # would abort the process: GGML_ASSERT(ggml_can_mul_mat(a, b))
+            raise Unsupported("llama.cpp cannot run head_dim 1 (ggml.c: GGML_ASSERT(ggml_can_mul_mat(a, b)) aborts)")
         return LlamaCppModel(params)
 
 
