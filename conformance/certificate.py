@@ -8,7 +8,9 @@ from xml.etree import ElementTree as ET
 
 from conformance import __version__
 
-PACKAGES = ("numpy", "hypothesis", "torch", "transformers", "tensorflow-cpu", "tensorflow", "safetensors")
+PACKAGES = ("numpy", "hypothesis", "torch", "transformers", "tensorflow-cpu", "tensorflow", "safetensors",
+            "onnx", "onnxscript", "onnxruntime", "keras", "keras-hub", "jax", "flax", "tf-keras",
+            "llama-cpp-python", "gguf")
 
 
 def environment():

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from conformance import certificate, checkpoints, expectations, golden, profiles, replay, report
-from conformance.backends import BUNDLED, BackendError, availability, available_bundled, resolve
+from conformance.backends import BUNDLED, OPT_IN, BackendError, availability, available_bundled, resolve
 from conformance.contract import probe_isolated
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
@@ -68,7 +68,8 @@ def backends(args):
     rows = availability()
     width = max(len(name) for name, _, _ in rows)
     for name, ok, detail in rows:
-        print(f"{name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}")
+        opt_in = f"  (opt-in, name it with --backend: it {OPT_IN[name]})" if ok and name in OPT_IN else ""
+        print(f"{name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}{opt_in}")
     return 0
 
 

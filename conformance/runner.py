@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
-from conformance.backends import BackendClock, BackendError, WrongShape, guarded_load
+from conformance.backends import BackendClock, BackendError, Unsupported, WrongShape, guarded_load
 from conformance.properties import REGISTRY, Context, applicable
 from conformance.weights import random_params
 from reference.params import HParams
@@ -77,7 +77,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)
-    samples, last_notes, last_draws, clock = [], {}, [], BackendClock()
+    samples, last_notes, last_draws, clock, unsupported = [], {}, [], BackendClock(), {}
 
     # One bug per run: the failing example replayed last is then the one reported, saved and classified.
     overrides = {"report_multiple_bugs": False, **({"max_examples": max_examples} if max_examples else {})}
@@ -91,7 +91,11 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         last_notes.clear()
         last_draws.clear()
         ctx.notes = last_notes
-        m = prop.fn(ctx, RecordedData(data, last_draws))
+        try:
+            m = prop.fn(ctx, RecordedData(data, last_draws))
+        except Unsupported as e:
+            unsupported[str(e)] = unsupported.get(str(e), 0) + 1
+            hypothesis.reject()
         samples.append([m.err, m.tol])
         if on_example:
             on_example(len(samples))
@@ -115,6 +119,10 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         status, kind, message = "error", failure_kind(e), f"{type(e).__name__}: {e}"
         counterexample, draws = describe(last_notes), list(last_draws)
     seconds = time.perf_counter() - start
+    if unsupported:
+        skipped = "; ".join(f"{n} example(s): {why}" for why, n in unsupported.items())
+        message = f"{message}; " if message else ""
+        message += f"discarded as unsupported by the backend: {skipped}"
     result = PropertyResult(prop.id, status, prop.core, kind=kind, dtype=dtype, examples=len(samples),
                             counterexample=counterexample, message=message, seconds=round(seconds, 3),
                             load_seconds=round(clock.load_seconds, 3), forward_seconds=round(clock.forward_seconds, 3),

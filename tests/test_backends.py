@@ -4,7 +4,7 @@ import pytest
 from hypothesis import settings
 
 from conformance import profiles
-from conformance.backends import BUNDLED, BackendError, availability, guarded_load, resolve
+from conformance.backends import BUNDLED, BackendError, availability, available_bundled, guarded_load, resolve
 from conformance.properties import REGISTRY
 from conformance.runner import run_property
 from conformance.weights import random_params
@@ -36,7 +36,7 @@ def test_availability_lists_every_bundled_backend():
     assert [name for name, _, _ in availability()][: len(BUNDLED)] == list(BUNDLED)
 
 
-@pytest.mark.parametrize("spec", [s for s in BUNDLED if s in dict((n, 1) for n, ok, _ in availability() if ok)])
+@pytest.mark.parametrize("spec", available_bundled())
 def test_guard_rejects_bad_tokens_before_the_backend_sees_them(spec):
     model = guarded_load(resolve(spec), random_params(HP, 0))
     with pytest.raises(InvalidInput, match=r"token ids must lie in \[0, 7\); got \[7\]"):

@@ -42,6 +42,14 @@ BUNDLED = {  # name -> "module:attr", resolved lazily so that a missing library 
     "hf-torch-eager": "conformance.backends.hf_torch:eager",
     "hf-torch-sdpa": "conformance.backends.hf_torch:sdpa",
     "openai-tf": "conformance.backends.openai_tf:backend",
+    "hf-torch-compile": "conformance.backends.hf_torch_compile:backend",
+    "onnxruntime": "conformance.backends.onnx_runtime:backend",
+    "keras-hub-tf": "conformance.backends.kerashub:tf",
+    "keras-hub-jax": "conformance.backends.kerashub:jax",
+    "keras-hub-torch": "conformance.backends.kerashub:torch",
+    "llama-cpp": "conformance.backends.llama_cpp:backend",
+    "hf-tf": "conformance.backends.hf4:tf",
+    "hf-flax": "conformance.backends.hf4:flax",
 }
 
 
@@ -68,6 +76,12 @@ class BackendClock:
 
     load_seconds: float = 0.0
     forward_seconds: float = 0.0
+
+
+class Unsupported(Exception):
+    """Raised by a backend's load for parameters its library cannot run (the message says which and why).
+
+    The example is discarded, and the certificate counts such examples with their reasons."""
 
 
 @dataclass
@@ -162,6 +176,8 @@ def guarded_load(backend, params, dtype=None, clock=None):
     start = time.perf_counter()
     try:
         model = backend.load(params, dtype=dtype)
+    except Unsupported:
+        raise
     except Exception as e:
         raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
     finally:
@@ -216,7 +232,9 @@ def availability():
     return rows
 
 
-EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf", "openai-tf": "tf"}
+EXTRAS = {"hf-torch-eager": "hf", "hf-torch-sdpa": "hf", "hf-torch-compile": "hf", "onnxruntime": "onnx",
+          "keras-hub-tf": "keras", "keras-hub-jax": "keras", "keras-hub-torch": "keras", "llama-cpp": "llama",
+          "hf-tf": "hf4", "hf-flax": "hf4", "openai-tf": "tf"}
 
 
 def _requires(module_name):
@@ -231,5 +249,13 @@ def _requires(module_name):
     return ()
 
 
+# Bundled backends that run only when named (--backend), and why.
+OPT_IN = {"hf-torch-compile": "compiles for every new architecture (10-20 s each on 2 cores)",
+          "onnxruntime": "exports a graph for every new architecture (5-10 s each on 2 cores)",
+          **{f"keras-hub-{e}": "fixes the Keras engine for its whole process (certify gives it a worker of its own)"
+             for e in ("tf", "jax", "torch")},
+          "llama-cpp": "aborts its process on some inputs (certify gives it a worker of its own)"}
+
+
 def available_bundled():
-    return [name for name, ok, _ in availability() if ok and name in BUNDLED]
+    return [name for name, ok, _ in availability() if ok and name in BUNDLED and name not in OPT_IN]

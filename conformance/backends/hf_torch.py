@@ -1,5 +1,6 @@
 """transformers' GPT2LMHeadModel in PyTorch, with the eager or the SDPA attention implementation."""
 import copy
+import os
 
 import numpy as np
 
@@ -43,10 +44,15 @@ class HFTorchModel:
 class HFTorch:
     capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"), padding=True, loss=True)
 
-    def __init__(self, attn_implementation, device="cpu"):
+    def __init__(self, attn_implementation, device=None):
         self.attn_implementation = attn_implementation
-        self.device = device
+        self._device = device
         self.name = f"hf-torch-{attn_implementation}"
+
+    @property
+    def device(self):
+        """The constructor's device, else $GPT2_CONFORMANCE_DEVICE (e.g. cuda), else cpu."""
+        return self._device or os.environ.get("GPT2_CONFORMANCE_DEVICE", "cpu")
 
     def load(self, params, dtype="float32"):
         import torch

@@ -1,0 +1,71 @@
+"""transformers 4.x's TFGPT2LMHeadModel and FlaxGPT2LMHeadModel (removed in transformers 5).
+
+Both load a transformers-format directory written by conformance.checkpoints.save_hf with their own
+from_pretrained. Install them apart from the main environment (`tox -e hf4`): they need
+transformers < 5, and TensorFlow's models need tf-keras (Keras 2).
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from conformance.backends import Capabilities
+from conformance.checkpoints import save_hf
+
+REQUIRES = ("tf_keras", "flax", "transformers.models.gpt2.modeling_tf_gpt2", "transformers.models.gpt2.modeling_flax_gpt2")
+
+
+def _from_pretrained(cls, params):
+    with tempfile.TemporaryDirectory() as path:
+        save_hf(params, path)
+        return cls.from_pretrained(path)
+
+
+class TFModel:
+    def __init__(self, model):
+        self.model = model
+
+    def forward(self, tokens, past=None):
+        out = self.model(tokens, past_key_values=past, use_cache=True, training=False)
+        return out.logits.numpy(), out.past_key_values
+
+    def set_wte(self, wte):
+        self.model.transformer.wte.embeddings.assign(wte.astype(np.float32))
+
+
+class HFTensorFlow:
+    name = "hf-tf"
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
+
+    def load(self, params, dtype="float32"):
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        from transformers import TFGPT2LMHeadModel
+
+        return TFModel(_from_pretrained(TFGPT2LMHeadModel, params))
+
+
+class FlaxModel:
+    def __init__(self, model):
+        self.model = model
+        self.params = model.params
+
+    def forward(self, tokens, past=None):
+        return np.asarray(self.model(tokens, params=self.params).logits), None
+
+    def set_wte(self, wte):
+        self.params = {**self.params, "transformer": {**self.params["transformer"],
+                                                      "wte": {"embedding": wte.astype(np.float32)}}}
+
+
+class HFFlax:
+    name = "hf-flax"
+    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",))
+
+    def load(self, params, dtype="float32"):
+        from transformers import FlaxGPT2LMHeadModel
+
+        return FlaxModel(_from_pretrained(FlaxGPT2LMHeadModel, params))
+
+
+tf = HFTensorFlow()
+flax = HFFlax()

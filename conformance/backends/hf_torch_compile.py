@@ -1,0 +1,29 @@
+"""transformers' GPT2LMHeadModel under torch.compile (TorchInductor; C++ kernels on CPU).
+
+Compiled with dynamic shapes, so a new batch or sequence length reuses the compiled graph; a new
+config (layers, heads, width) compiles afresh, which costs seconds. Dynamo's recompile limit is
+raised and made an error: past it, torch.compile silently falls back to eager, and eager is not
+what this backend certifies.
+"""
+from conformance.backends import Capabilities
+from conformance.backends.hf_torch import HFTorch, HFTorchModel
+
+REQUIRES = ("torch", "transformers")
+
+
+class HFTorchCompile(HFTorch):
+    def __init__(self, device=None):
+        super().__init__("sdpa", device)
+        self.name = "hf-torch-compile"
+
+    def load(self, params, dtype="float32"):
+        import torch
+        import torch._dynamo
+
+        torch._dynamo.config.recompile_limit = 10_000
+        torch._dynamo.config.fail_on_recompile_limit_hit = True
+        eager = super().load(params, dtype)
+        return HFTorchModel(torch.compile(eager.model, dynamic=True), torch)
+
+
+backend = HFTorchCompile()
