@@ -5,10 +5,9 @@ from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("causal_masking", core=True)
-def causal_masking(ctx, data):
-    """Replacing tokens after position i leaves the logits at positions <= i unchanged."""
-    case = data.draw(strategies.cases(min_length=2), label="case")
+def logits_before_and_after_a_future_change(ctx, data, **case_bounds):
+    """(logits, logits with every token after position i changed, i, tolerance) for a drawn case."""
+    case = data.draw(strategies.cases(min_length=2, **case_bounds), label="case")
     tokens = case.tokens
     i = data.draw(st.integers(0, tokens.shape[1] - 2), label="i")
     # A shift in [1, n_vocab) changes every later token, so the future always differs.
@@ -21,4 +20,11 @@ def causal_masking(ctx, data):
     a, _ = model.forward(tokens)
     b, _ = model.forward(changed)
     _, tol = ctx.reference(params, tokens)
+    return a, b, i, tol
+
+
+@prop("causal_masking", core=True)
+def causal_masking(ctx, data):
+    """Replacing tokens after position i leaves the logits at positions <= i unchanged."""
+    a, b, i, tol = logits_before_and_after_a_future_change(ctx, data)
     return Measurement(max_abs_err(a[:, : i + 1], b[:, : i + 1]), tol, f"logits[:, :{i + 1}] after changing tokens {i + 1}..")
