@@ -96,7 +96,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         except Unsupported as e:
             unsupported[str(e)] = unsupported.get(str(e), 0) + 1
             hypothesis.reject()
-        samples.append([m.err, m.tol])
+        samples.append([float(m.err), float(m.tol)])  # plain floats: JSON and xdist carry them
         if on_example:
             on_example(len(samples))
         if not m.ok:
@@ -114,7 +114,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
     except PropertyFailed as e:
         status, kind, message = "failed", "tolerance", str(e)
         counterexample, draws = describe(last_notes), list(last_draws)
-        failing = [e.measurement.err, e.measurement.tol]
+        failing = [float(e.measurement.err), float(e.measurement.tol)]
     except (BackendError, Exception) as e:  # a backend that raises is that backend's error, never the run's
         status, kind, message = "error", failure_kind(e), f"{type(e).__name__}: {e}"
         counterexample, draws = describe(last_notes), list(last_draws)
