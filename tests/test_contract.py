@@ -5,13 +5,18 @@ from conformance.backends import available_bundled
 from conformance.contract import BAD_INPUTS, probe_isolated
 
 
+# What the bundled backends do on their own where they do not raise (measured): openai-tf returns logits
+# of shape [1, 0, n_vocab] for an empty sequence, and casts float tokens to int. Everything else raises.
+OWN_OUTCOMES = {("openai-tf", "empty"): "returns", ("openai-tf", "float_tokens"): "returns"}
+
+
 @pytest.mark.parametrize("spec", available_bundled())
 def test_guard_rejects_every_bad_input_for_bundled_backends(spec):
     contract = probe_isolated(spec)
     assert list(contract) == list(BAD_INPUTS)
     for name, record in contract.items():
         assert record["guard"].startswith("rejected: InvalidInput"), (name, record)
-        assert record["outcome"] == "raises", (name, record)  # every bundled backend raises on its own
+        assert record["outcome"] == OWN_OUTCOMES.get((spec, name), "raises"), (name, record)
 
 
 @pytest.mark.parametrize("spec,outcome,backend", [
