@@ -96,7 +96,6 @@ class Guarded:
     params: object
     model: object
     capabilities: Capabilities
-    forward_calls: int = field(default=0)
     clock: BackendClock = field(default_factory=BackendClock)
 
     def forward(self, tokens, past=None, attention_mask=None):
@@ -117,11 +116,10 @@ class Guarded:
         if attention_mask is not None:
             check_attention_mask(attention_mask, (tokens.shape[0], seen + tokens.shape[1]))
             extra["attention_mask"] = attention_mask.astype(np.int64)
-        self.forward_calls += 1
         tokens = tokens.astype(np.int64)
         start = time.perf_counter()
         try:
-            logits, cache = self.model.forward(tokens.astype(np.int64), None if past is None else past.value, **extra)
+            logits, cache = self.model.forward(tokens, None if past is None else past.value, **extra)
         except InvalidInput:
             raise
         except Exception as e:
