@@ -7,7 +7,6 @@ from pathlib import Path
 
 from conformance import certificate, checkpoints, expectations, golden, profiles, replay, report
 from conformance.backends import BUNDLED, OPT_IN, BackendError, availability, available_bundled, resolve
-from conformance.contract import probe_isolated
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.report import STATUS
@@ -103,10 +102,11 @@ def certify(args):
               f"{r['examples']:>4} examples  {r['seconds']:6.1f} s", file=sys.stderr, flush=True)
 
     for spec in specs:
-        name, props = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
-                                   seed=args.seed, timeout=args.timeout, on_result=on_result,
-                                   on_progress=live and live.show, save_dir=save_dir,
-                                   checkpoint=args.checkpoint and str(args.checkpoint.resolve()))
+        name, props, contract = run_isolated(spec, property_ids, profile=args.profile, max_examples=args.max_examples,
+                                             seed=args.seed, timeout=args.timeout, on_result=on_result,
+                                             on_progress=live and live.show, save_dir=save_dir,
+                                             checkpoint=args.checkpoint and str(args.checkpoint.resolve()),
+                                             contract=True)
         entries = [e for f in files if f.for_backend(name, spec) for e in f.entries]
         found = [PropertyResult(**p) for p in props]
         judged = [expectations.apply(entries, r) for r in found]
@@ -118,7 +118,7 @@ def certify(args):
                                   + (f" --seed {args.seed}" if args.seed is not None else ""))
         results.append({"name": name, "spec": spec, "passed": certified(judged) and not wrong,
                         "properties": [r.to_dict() for r in judged],
-                        "input_contract": probe_isolated(spec, timeout=args.timeout)})
+                        "input_contract": contract})
     if live:
         live.clear()
     for f in files:

@@ -3,13 +3,9 @@
 The guard (conformance.backends.Guarded) rejects every bad input below before a backend sees it, so
 no property ever scores garbage. This module records what happens when the backend is called
 directly, without the guard: it raises (a clear error or not), returns logits anyway (garbage), or
-takes its process down. Each backend is probed in a process of its own, restarted after a crash.
+takes its process down. The probes run in the backend's worker process after its properties
+(conformance.worker), which conformance.isolation restarts after a crash.
 """
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 
 from conformance.weights import random_params
@@ -42,8 +38,14 @@ def probe(backend, name, emit):
     that it stays on record when the backend then takes the process down."""
     from conformance.backends import guarded_load
 
-    model = guarded_load(backend, random_params(HP, 0))
-    built = BAD_INPUTS[name](model)
+    try:
+        model = guarded_load(backend, random_params(HP, 0))
+        built = BAD_INPUTS[name](model)
+    except Exception as e:  # not a bad input yet: the backend fails on good ones (see essentials)
+        emit(name, "guard", "not applicable")
+        emit(name, "outcome", "not probed")
+        emit(name, "backend", f"the model did not load and run: {type(e).__name__}: {str(e)[:200]}")
+        return
     if built is None:
         emit(name, "guard", "not applicable")
         emit(name, "outcome", "not applicable")
@@ -65,47 +67,3 @@ def probe(backend, name, emit):
     finite = "finite" if logits.dtype.kind == "f" and np.isfinite(logits).all() else "non-finite"
     emit(name, "outcome", "returns")
     emit(name, "backend", f"{finite} logits of shape {list(logits.shape)}, no error (garbage)")
-
-
-def probe_isolated(spec, timeout=300):
-    """{bad input: {guard, outcome, backend}} for one backend spec; a crash is recorded and the rest go on."""
-    results, remaining = {name: {} for name in BAD_INPUTS}, list(BAD_INPUTS)
-    while remaining:
-        proc = subprocess.Popen([sys.executable, "-m", "conformance.contract", spec, *remaining],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-            why = ("crashes", f"the process died (exit code {proc.returncode})" if proc.returncode >= 0
-                   else f"the process died (signal {-proc.returncode})")
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-            why = ("hangs", f"no answer within {timeout} s")
-        for line in out.splitlines():
-            name, key, value = json.loads(line)
-            results[name][key] = value
-            if key == "backend":
-                remaining.remove(name)
-        if remaining:  # the probe in flight took the process down, or hangs
-            results[remaining.pop(0)].update(outcome=why[0], backend=why[1])
-            if why[0] == "hangs":  # one hang per backend is enough to wait for
-                for name in remaining:
-                    results[name].update(outcome="not probed", backend="the backend hung on an earlier bad input")
-                remaining = []
-    return results
-
-
-def main():
-    from conformance.backends import resolve
-
-    spec, names = sys.argv[1], sys.argv[2:]
-    out = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # a backend's prints must not corrupt the answers
-    backend = resolve(spec)
-    for name in names:
-        probe(backend, name, lambda *answer: out.write(json.dumps(answer) + "\n"))
-
-
-if __name__ == "__main__":
-    main()

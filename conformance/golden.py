@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance import checkpoints
+from conformance import checkpoints, oracle_cache
 from conformance.tolerances import logits_tolerance, max_abs_err, reference_with_error
 from conformance.weights import random_params
-from reference.params import HParams, InvalidParams
+from reference.params import HParams, InvalidParams, Params
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 MANIFEST = GOLDEN_DIR / "manifest.json"
@@ -126,21 +126,26 @@ def manifest_entry(name):
     return {c["name"]: c for c in manifest()["cases"]}[name]
 
 
-@lru_cache(maxsize=None)  # the GPT-2 small shape case takes seconds to regenerate
+@lru_cache(maxsize=None)  # the GPT-2 small shape case takes seconds to regenerate, or to read back
 def load(name) -> GoldenCase:
     entry = manifest_entry(name)
     directory = GOLDEN_DIR / name
-    if entry["weights"]["committed"]:
-        params = checkpoints.load(directory)
+    w, hparams = entry["weights"], HParams.from_dict(entry["hparams"])
+    if w["committed"]:
+        make = lambda: checkpoints.load(directory).tensors  # noqa: E731
     else:
-        w = entry["weights"]
-        params = random_params(HParams.from_dict(entry["hparams"]), w["seed"], w["scale"]).astype(np.float32)
+        make = lambda: random_params(hparams, w["seed"], w["scale"], dtype=np.float32).tensors  # noqa: E731
+    params = Params(hparams, oracle_cache.golden_weights(_manifest_digest(), name, make))
     if weights_sha256(params) != entry["weights"]["sha256"]:
         raise InvalidParams(f"golden case {name}: the weights' SHA-256 differs from manifest.json "
                             "(a changed checkpoint, or a changed generator)")
     inputs, stored = np.load(directory / "inputs.npz"), np.load(directory / "logits.npz")
     return GoldenCase(name, params, inputs["tokens"], inputs["continuation"], stored["logits"],
                       stored["positions"], stored["vocab"])
+
+
+def _manifest_digest():
+    return file_sha256(MANIFEST)[:16]
 
 
 def tolerance(name, dtype):

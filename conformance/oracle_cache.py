@@ -1,5 +1,5 @@
-"""A disk cache of the oracle's results (float64 logits and e32, see tolerances.py), shared by every
-backend, property run and process that meets the same example.
+"""A disk cache of the oracle's results (float64 logits, e32 and the half-precision tiers' error, see
+tolerances.py), shared by every backend, property run and process that meets the same example.
 
 The oracle costs five reference forward passes per example, more than a fast backend spends on the
 same example. Under a derandomized profile (ci) every backend is given the same examples, and pytest
@@ -32,30 +32,85 @@ _checked = set()
 
 def reference_with_error(params, tokens):
     """tolerances.reference_with_error, read from the cache when this example was computed before."""
+    def compute():
+        ref64, e32 = tolerances.reference_with_error(params, tokens)
+        return {"ref64": ref64, "e32": e32}
+
+    entry = _cached(_key(params, tokens), compute)
+    return entry["ref64"], float(entry["e32"])
+
+
+def tier_error(params, tokens, ref64, dtype):
+    """tolerances.tier_error, read from the cache likewise (ref64 is a function of params and tokens)."""
+    entry = _cached(f"{_key(params, tokens)}-{dtype}",
+                    lambda: {"e": tolerances.tier_error(params, tokens, ref64, dtype)})
+    return float(entry["e"])
+
+
+def golden_weights(version, name, make):
+    """{tensor name: float32 array} of golden case `name`, made by make() on a miss: reading the committed
+    checkpoints imports TensorFlow (seconds, in a process that may not need it otherwise), and the GPT-2
+    small shape case regenerates 124M weights (seconds). `version` names the golden data (a digest of its
+    manifest); the caller verifies every read against the manifest's SHA-256. Outside the oracle's
+    size-limited directory, which the 500 MB of the GPT-2 small shape case would overflow."""
+    root = _root()
+    if root is None:
+        return make()
+    directory = root / f"golden-{version}"
+    if not directory.is_dir():
+        for stale in root.glob("golden-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        directory.mkdir(exist_ok=True)
+    path = directory / f"{name}.npz"
+    try:
+        with np.load(path) as stored:
+            return {key: stored[key] for key in stored.files}
+    except Exception:
+        pass
+    tensors = make()
+    _write(path, tensors)
+    return tensors
+
+
+def _cached(key, compute):
+    """{field: array} stored as <key>.npz in the oracle's directory, computed by compute() on a miss."""
     directory = _directory()
     if directory is None:
-        return tolerances.reference_with_error(params, tokens)
-    path = directory / f"{_key(params, tokens)}.npz"
+        return compute()
+    path = directory / f"{key}.npz"
     try:
         with np.load(path) as entry:
-            return entry["ref64"], float(entry["e32"])
+            return {name: entry[name] for name in entry.files}
     except Exception:  # absent, or unreadable (as a file cut short): computed afresh
         pass
-    ref64, e32 = tolerances.reference_with_error(params, tokens)
+    entry = compute()
+    _write(path, entry)
+    return entry
+
+
+def _write(path, arrays):
     try:
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as f:
-            np.savez(f, ref64=ref64, e32=e32)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+            np.savez(f, **arrays)
         os.replace(f.name, path)  # atomic: a concurrent reader sees the whole entry or none
     except OSError:  # a full disk or a directory another process cleared costs the cache, not the run
         pass
-    return ref64, e32
 
 
-def _directory():
+def _root():
     root = os.environ.get(ENV, DEFAULT)
     if not root:
         return None
-    directory = Path(root).resolve() / f"oracle-{_code_digest()}"
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _directory():
+    root = _root()
+    if root is None:
+        return None
+    directory = root / f"oracle-{_code_digest()}"
     if directory not in _checked:
         _checked.add(directory)
         if directory.is_dir() and sum(p.stat().st_size for p in directory.iterdir()) > MAX_BYTES:

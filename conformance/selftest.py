@@ -65,8 +65,8 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
     verdicts = [_verdict(m, [c for c in cells if c["mutant"] == m.name], property_ids) for m in mutants]
     backends = []
     for spec in available_bundled() if backend_specs is None else backend_specs:
-        name, props = run_isolated(spec, property_ids, profile=profile_name,
-                                   on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
+        name, props, _ = run_isolated(spec, property_ids, profile=profile_name,
+                                      on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
         backends.append({"name": name, "spec": spec, "passed": certified([PropertyResult(**p) for p in props]),
                          "properties": props})
     kill_times = [v["seconds"] for v in verdicts if v["seconds"] is not None]

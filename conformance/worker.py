@@ -1,5 +1,6 @@
-"""Runs one backend's properties in a process of its own, so a backend that hangs or aborts the
-process (llama.cpp does on some inputs) costs that backend one property, not the whole run.
+"""Runs one backend's properties, then its input-contract probes, in a process of its own, so a
+backend that hangs or aborts the process (llama.cpp does on some inputs) costs that backend one
+property or probe, not the whole run (conformance.isolation restarts it for the rest).
 
 Reads one JSON request on stdin; writes JSON events, one a line, on the original stdout. Whatever
 the backend prints goes to stderr.
@@ -19,7 +20,7 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from conformance import profiles, replay, strategies
+    from conformance import contract, profiles, replay, strategies
     from conformance.backends import BackendError, resolve
     from conformance.properties import REGISTRY
     from conformance.runner import blocked, essentials, run_property
@@ -32,8 +33,10 @@ def main():
     if request.get("checkpoint"):
         strategies.use_checkpoint(request["checkpoint"])  # the parent has already validated it
     emit(event="backend", name=backend.name)
-    emit(event="start", property=ESSENTIALS)
-    failed = essentials(backend)
+    failed = None
+    if request["properties"]:
+        emit(event="start", property=ESSENTIALS)
+        failed = essentials(backend)
     for pid in request["properties"]:
         if failed:
             emit(event="result", result=blocked(REGISTRY[pid], failed[1], failed[0]).to_dict())
@@ -49,6 +52,9 @@ def main():
             except (replay.ReplayError, OSError) as e:
                 result.message += f"\n(the failing example could not be saved: {e})"
         emit(event="result", result=result.to_dict())
+    for name in request.get("probes", ()):
+        emit(event="probe", input=name)
+        contract.probe(backend, name, lambda name, field, value: emit(event="probed", input=name, field=field, value=value))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from reference.params import check_inputs
 
 
 def gelu(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    # x * x * x, not x**3: NumPy computes x**3 with pow(), 25x slower than two multiplies (the MLP's
+    # n_ctx * 4 n_embd GELUs were a third of a GPT-2 small forward pass), within an ulp of it.
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
 
 
 def layer_norm(x, g, b, eps=1e-5):
@@ -27,8 +29,9 @@ def conv1d(x, w, b):
 
 
 def softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    e /= e.sum(axis=-1, keepdims=True)  # in place: attention has n_head * seq**2 of these
+    e = x - x.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)  # in place: attention has n_head * seq**2 of these, and each new array costs page faults
+    e /= e.sum(axis=-1, keepdims=True)
     return e
 
 

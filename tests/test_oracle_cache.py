@@ -53,3 +53,35 @@ def test_an_empty_setting_turns_it_off(computed, monkeypatch, tmp_path):
     oracle_cache.reference_with_error(params, TOKENS)
     oracle_cache.reference_with_error(params, TOKENS)
     assert len(computed) == 2 and not list(tmp_path.iterdir())
+
+
+def test_the_tier_error_is_cached_per_dtype(monkeypatch, tmp_path):
+    monkeypatch.setenv(oracle_cache.ENV, str(tmp_path))
+    calls = []
+    compute_tier = tolerances.tier_error
+    monkeypatch.setattr(tolerances, "tier_error", lambda *a: calls.append(a[-1]) or compute_tier(*a))
+    params = random_params(HP, 0)
+    ref64, _ = compute(params, TOKENS)
+    first = [oracle_cache.tier_error(params, TOKENS, ref64, d) for d in ("float16", "bfloat16", "float16")]
+    assert calls == ["float16", "bfloat16"]
+    assert first == [compute_tier(params, TOKENS, ref64, d) for d in ("float16", "bfloat16", "float16")]
+
+
+def test_golden_weights_are_made_once_and_remade_when_damaged(monkeypatch, tmp_path):
+    monkeypatch.setenv(oracle_cache.ENV, str(tmp_path))
+    made = []
+    tensors = random_params(HP, 0).tensors
+
+    def make():
+        made.append(1)
+        return tensors
+
+    for _ in range(2):
+        read = oracle_cache.golden_weights("v1", "case", make)
+        assert read.keys() == tensors.keys() and all(np.array_equal(read[k], tensors[k]) for k in tensors)
+    (stored,) = tmp_path.glob("golden-v1/case.npz")
+    stored.write_bytes(stored.read_bytes()[:100])
+    oracle_cache.golden_weights("v1", "case", make)
+    assert len(made) == 2
+    oracle_cache.golden_weights("v2", "case", make)  # new golden data: the old is removed
+    assert len(made) == 3 and [p.name for p in tmp_path.glob("golden-*")] == ["golden-v2"]

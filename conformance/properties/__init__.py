@@ -8,8 +8,8 @@ so the runner can record passing margins as well as failures.
 from dataclasses import dataclass, field, replace
 
 from conformance.backends import BackendClock, guarded_load
-from conformance.oracle_cache import reference_with_error
-from conformance.tolerances import logits_tolerance, scales_for, tier_error
+from conformance.oracle_cache import reference_with_error, tier_error
+from conformance.tolerances import logits_tolerance, scales_for
 
 
 @dataclass(frozen=True)
