@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
+from conformance import strategies
 from conformance.backends import BackendClock, Unsupported, WrongShape, guarded_load
 from conformance.properties import REGISTRY, Context, applicable
+from conformance.strategies import ARCHITECTURES
 from conformance.weights import random_params
 from reference.params import HParams
 
@@ -110,7 +112,11 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         # Generated models are small: NumPy's BLAS threads only contend, most of all on a loaded machine
         # (measured: a mutant's time to kill fell from 14-18 s to 3 s on 2 busy cores).
         with threadpool_limits(1, user_api="blas"):
-            check()
+            strategies.use_architectures(ARCHITECTURES if backend.capabilities.compiles_per_architecture else None)
+            try:
+                check()
+            finally:
+                strategies.use_architectures(None)
     except PropertyFailed as e:
         status, kind, message = "failed", "tolerance", str(e)
         counterexample, draws = describe(last_notes), list(last_draws)

@@ -60,6 +60,8 @@ class Capabilities:
     dtypes: tuple = ("float32",)
     padding: bool = False  # forward(..., attention_mask=) runs a padded batch
     loss: bool = False  # loss(tokens) computes the language-model loss itself
+    # a new architecture costs a compile or export (seconds): cases draw from strategies.ARCHITECTURES
+    compiles_per_architecture: bool = False
 
 
 class BackendError(RuntimeError):

@@ -39,9 +39,19 @@ class HFTensorFlow:
 
     def load(self, params, dtype="float32"):
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        from transformers import TFGPT2LMHeadModel
+        from safetensors.numpy import load_file
+        from transformers import GPT2Config, TFGPT2LMHeadModel
+        from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-        return TFModel(_from_pretrained(TFGPT2LMHeadModel, params))
+        # transformers' own PyTorch-to-TF converter, given the state dict as a dict: its from_pretrained
+        # hands it the lazy safetensors archive instead, which it iterates, and safetensors 0.7 and 0.8
+        # do not let it (TypeError: 'builtins.safe_open' object is not iterable; transformers 4.57.6).
+        with tempfile.TemporaryDirectory() as path:
+            save_hf(params, path)
+            config, state = GPT2Config.from_pretrained(path), load_file(os.path.join(path, "model.safetensors"))
+        model = TFGPT2LMHeadModel(config)
+        load_pytorch_state_dict_in_tf2_model(model, state)
+        return TFModel(model)
 
 
 class FlaxModel:

@@ -2,7 +2,8 @@
 
 Two graphs per architecture, dynamic in batch, sequence and past length: one without past, and one
 that continues from past keys/values (exported only when a past is first given). An export takes
-seconds, so graphs are cached per hparams for the life of the process; each load runs the cached
+seconds, so the backend declares compiles_per_architecture (its cases draw from a fixed pool of
+architectures) and graphs are cached per hparams for the life of the process; each load runs the cached
 graph with its own weights given as initializer overrides (SessionOptions.add_initializer), ONNX
 Runtime's public way to run one graph with other weights. set_wte overrides the token embedding the
 same way: the exported graph holds wte once, read by both the embedding lookup and the head, so a
@@ -126,7 +127,7 @@ class OnnxModel:
 
 class OnnxRuntime:
     name = "onnxruntime"
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",), compiles_per_architecture=True)
 
     def load(self, params, dtype="float32"):
         return OnnxModel(params)

@@ -8,7 +8,11 @@ from conformance.tolerances import max_abs_err
 
 @prop("tied_head", core=True, needs=("set_wte",))
 def tied_head(ctx, data):
-    """After wte is replaced in the live model, the logits are ln_f(h) @ wte.T with the new wte."""
+    """After wte is replaced in the live model, its logits are those of the backend loaded with the new wte."""
+    # Compared with the same backend loaded afresh, not with the reference: this property is about the
+    # head following the embedding, and a numerical deviation of the body (llama.cpp's fp16 GELU) is
+    # reference_logits' to report. A head that kept the old wte errs by O(1); two conforming runs on the
+    # same weights differ by at most their two distances from the exact logits, hence 2 * tolerance.
     case = data.draw(strategies.cases(), label="case")
     wte_seed = data.draw(st.integers(0, strategies.MAX_SEED), label="wte_seed")
     ctx.note(case=case, wte_seed=wte_seed)
@@ -20,5 +24,6 @@ def tied_head(ctx, data):
     model.set_wte(new_wte)
     logits, _ = model.forward(case.tokens)
     changed = params.with_tensor("model/wte", new_wte)
-    ref, tol = ctx.reference(changed, case.tokens)
-    return Measurement(max_abs_err(logits, ref), tol, "logits after set_wte vs reference with the new wte")
+    fresh, _ = ctx.load(changed).forward(case.tokens)
+    _, tol = ctx.reference(changed, case.tokens)
+    return Measurement(max_abs_err(logits, fresh), 2 * tol, "logits after set_wte vs the backend loaded with the new wte")

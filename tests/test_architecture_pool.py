@@ -1,0 +1,41 @@
+"""A backend that compiles per architecture is given examples from the fixed pool, and every property
+still finds an architecture of the pool within its bounds."""
+from dataclasses import replace
+
+import pytest
+from hypothesis import settings
+
+from conformance import strategies
+from conformance.backends.reference import ReferenceBackend
+from conformance.profiles import PROFILES
+from conformance.properties import REGISTRY
+from conformance.runner import run_property
+
+
+class Compiles(ReferenceBackend):
+    """The reference, declaring a compile per architecture, recording the architectures it is given."""
+
+    name = "compiles"
+    capabilities = replace(ReferenceBackend.capabilities, compiles_per_architecture=True)
+
+    def __init__(self):
+        self.seen = set()
+
+    def load(self, params, dtype="float64"):
+        self.seen.add(params.hparams)
+        return super().load(params, dtype)
+
+
+@pytest.mark.parametrize("pid", [p for p in REGISTRY if "[" not in p and p not in ("official_logits", "known_answers")])
+def test_every_property_draws_only_pool_architectures(pid):
+    backend = Compiles()
+    result = run_property(REGISTRY[pid], backend, profile=settings(PROFILES["ci"], max_examples=15))
+    assert result.status == "passed", result.message
+    assert backend.seen and backend.seen <= set(strategies.ARCHITECTURES)
+
+
+def test_a_backend_without_the_capability_draws_freely():
+    backend = Compiles()
+    backend.capabilities = ReferenceBackend.capabilities
+    run_property(REGISTRY["determinism"], backend, profile=settings(PROFILES["ci"], max_examples=15))
+    assert not backend.seen <= set(strategies.ARCHITECTURES)
