@@ -99,11 +99,13 @@ def _encode(value, arrays):
                 "fields": {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}}
     if isinstance(value, (list, tuple)):
         return {"tuple" if isinstance(value, tuple) else "list": [_encode(v, arrays) for v in value]}
+    if isinstance(value, (set, frozenset)):  # sorted: the file is the same whatever the set's order
+        return {"set": [_encode(v, arrays) for v in sorted(value)]}
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise ReplayError(f"cannot save a drawn {type(value).__name__}; draw arrays, numbers, strings or dataclasses")
+    raise ReplayError(f"cannot save a drawn {type(value).__name__}; draw arrays, numbers, strings, sets or dataclasses")
 
 
 def _decode(value, arrays):
@@ -111,6 +113,8 @@ def _decode(value, arrays):
         return value
     if "ndarray" in value:
         return arrays[value["ndarray"]]
+    if "set" in value:
+        return {_decode(v, arrays) for v in value["set"]}
     if "list" in value or "tuple" in value:
         items = [_decode(v, arrays) for v in value.get("list", value.get("tuple"))]
         return items if "list" in value else tuple(items)

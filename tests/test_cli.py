@@ -45,7 +45,8 @@ def test_an_outside_adapter_certifies(tmp_path):
 
 @pytest.mark.parametrize("mutant,prop", [("mask_added_1e4", "causal_masking"),
                                          ("head_copied_at_load", "tied_head"),
-                                         ("erf_gelu", "reference_logits")])
+                                         ("erf_gelu", "reference_logits"),
+                                         ("top_left_mask_after_past", "kv_cache")])  # kv_cache draws a set
 def test_a_broken_backend_fails_with_a_counterexample(tmp_path, mutant, prop):
     proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", prop)
     assert proc.returncode == 1

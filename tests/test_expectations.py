@@ -25,6 +25,8 @@ def entry(prop="reference_logits", kind="tolerance", category="known-bug", reaso
     (entry() + entry(), "listed twice: reference_logits"),
     ('[[expected]]\nproperty = "determinism"\n', "missing category, kind, reason"),
     ("oops = [", "cannot read"),
+    (entry(extra="max_error = -1"), "max_error must be a positive number"),
+    (entry(kind="error", extra="max_error = 1e-3"), "on an entry of kind tolerance"),
 ])
 def test_a_malformed_file_is_a_clear_error(tmp_path, body, complaint):
     with pytest.raises(expectations.ExpectationError, match=complaint.replace("(", r"\(")):
@@ -56,3 +58,13 @@ def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_p
     (problem,) = expectations.unmatched(f.entries, [result("failed", "tolerance", dtype="float32")])
     assert "reference_logits [float16] matches nothing" in problem
     assert expectations.unmatched(f.entries, [result("passed", pid="determinism")]) == []  # not run: not judged
+
+
+def test_a_bounded_deviation_does_not_cover_a_larger_error(tmp_path):
+    (e,) = expectations.load(write(tmp_path, entry(extra="max_error = 1e-2"))).entries
+    within, beyond = result("failed", "tolerance"), result("failed", "tolerance")
+    within.max_abs_err, beyond.max_abs_err = 3e-3, 3e-3
+    within.samples, beyond.samples = [[1e-3, 1e-4], [3e-3, 1e-4]], [[6.8, 1e-4], [3e-3, 1e-4]]  # any example counts
+    assert expectations.apply([e], within).status == "xfailed"
+    judged = expectations.apply([e], beyond)
+    assert judged.status == "failed" and "exceeds the bound 0.01 of the known deviation" in judged.message
