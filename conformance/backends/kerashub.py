@@ -8,10 +8,17 @@ and the others say so.
 
 Without past, logits come from the model's plain call; with past, from `call_with_cache`, the
 path `generate` decodes with (a cache preallocated to n_ctx, filled by Keras Hub itself).
+
+On JAX every op compiles afresh for each new input shape (5-6 s per new (batch, length), measured on
+2 cores), so there the plain call takes the tokens right-padded to n_ctx and a batch of at least 4,
+with a padding mask, as Keras Hub's preprocessor pads to its sequence_length; the causal mask keeps
+the padding out of every real token's logits (causal_masking checks exactly that), and the backend
+draws its architectures from the fixed pool (compiles_per_architecture).
 """
 import os
 import sys
 import tempfile
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,6 +26,7 @@ from conformance.backends import Capabilities
 from conformance.checkpoints import save_hf
 
 REQUIRES = ("keras", "keras_hub")
+PAD_BATCH = 4  # the largest batch conformance.strategies draws
 
 
 class KerasCache:
@@ -29,16 +37,22 @@ class KerasCache:
 
 
 class KerasHubModel:
-    def __init__(self, lm, n_ctx):
-        self.lm, self.n_ctx = lm, n_ctx
+    def __init__(self, lm, n_ctx, pad):
+        self.lm, self.n_ctx, self.pad = lm, n_ctx, pad
 
     def forward(self, tokens, past=None):
         from keras import ops
 
         if past is None:
-            inputs = {"token_ids": tokens, "padding_mask": np.ones_like(tokens, dtype=bool)}
-            logits = self.lm(inputs, training=False)
-            return ops.convert_to_numpy(logits), KerasCache(tokens)
+            batch, seq = tokens.shape
+            padded = tokens
+            if self.pad:  # right padding, as Keras Hub's own preprocessor pads to its sequence_length
+                padded = np.zeros((max(batch, PAD_BATCH), self.n_ctx), tokens.dtype)
+                padded[:batch, :seq] = tokens
+            mask = np.zeros(padded.shape, bool)
+            mask[:batch, :seq] = True
+            logits = self.lm({"token_ids": padded, "padding_mask": mask}, training=False)
+            return ops.convert_to_numpy(logits)[:batch, :seq], KerasCache(tokens)
         cache = past.cache if past.cache is not None else self._prefill(past.tokens)
         logits, _, cache = self.lm.call_with_cache(ops.convert_to_tensor(tokens), cache, past.tokens.shape[1])
         seen = np.concatenate([past.tokens, tokens], axis=1)
@@ -63,6 +77,7 @@ class KerasHub:
     def __init__(self, engine):
         self.engine = engine
         self.name = f"keras-hub-{ {'tensorflow': 'tf'}.get(engine, engine)}"
+        self.capabilities = replace(KerasHub.capabilities, compiles_per_architecture=engine == "jax")
 
     def load(self, params, dtype="float32"):
         if "keras" not in sys.modules:
@@ -77,7 +92,8 @@ class KerasHub:
         with tempfile.TemporaryDirectory() as path:
             save_hf(params, path)
             backbone = keras_hub.models.GPT2Backbone.from_preset(path, dtype=dtype)
-        return KerasHubModel(keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None), params.hparams.n_ctx)
+        lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+        return KerasHubModel(lm, params.hparams.n_ctx, pad=self.engine == "jax")
 
 
 tf = KerasHub("tensorflow")
