@@ -17,13 +17,15 @@ def rows(cert):
         if xfailed:
             status += " (known deviations: " + ", ".join(xfailed) + ")"
         examples = cert["max_examples"] or cert["profile"]
+        seconds = sum(p["seconds"] for p in props)
         yield (f"| `{b['name']}` | {status} | {f'{errors[0]:.2g}' if errors else '-'} | "
-               f"{f'{max(ratios):.2g}' if ratios else '-'} | {examples} |")
+               f"{f'{max(ratios):.2g}' if ratios else '-'} | {examples} | {seconds:.0f} |")
 
 
 def table(certs):
-    lines = ["| backend | status | max \\|error\\| vs reference | worst error/tolerance | examples per property |",
-             "|---|---|---|---|---|"]
+    lines = ["| backend | status | max \\|error\\| vs reference | worst error/tolerance of passing properties "
+             "| examples per property | seconds in properties |",
+             "|---|---|---|---|---|---|"]
     for cert in certs:
         lines.extend(rows(cert))
     return "\n".join(lines)
