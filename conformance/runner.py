@@ -11,7 +11,6 @@ from threadpoolctl import threadpool_limits
 from conformance import strategies
 from conformance.backends import BackendClock, Unsupported, WrongShape, guarded_load
 from conformance.properties import REGISTRY, Context, applicable
-from conformance.strategies import ARCHITECTURES
 from conformance.weights import random_params
 from reference.params import HParams
 
@@ -112,7 +111,7 @@ def run_property(prop, backend, *, profile, max_examples=None, seed=None, dtype=
         # Generated models are small: NumPy's BLAS threads only contend, most of all on a loaded machine
         # (measured: a mutant's time to kill fell from 14-18 s to 3 s on 2 busy cores).
         with threadpool_limits(1, user_api="blas"):
-            strategies.use_architectures(ARCHITECTURES if backend.capabilities.compiles_per_architecture else None)
+            strategies.use_architectures(strategies.ARCHITECTURES if backend.capabilities.compiles_per_architecture else None)
             try:
                 check()
             finally:

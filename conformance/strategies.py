@@ -124,9 +124,8 @@ def cases(draw, min_length=1, scales=tuple(SCALES), **hparams_bounds):
 
 
 def _within(pool, bounds):
-    sizes = lambda hp: {"n_layer": hp.n_layer, "n_head": hp.n_head, "head_dim": hp.head_dim,  # noqa: E731
-                        "n_vocab": hp.n_vocab, "n_ctx": hp.n_ctx}
-    fits = [hp for hp in pool if all(lo <= sizes(hp)[k] <= hi for k, (lo, hi) in bounds.items())]
+    """The architectures of pool within the bounds that hparams() would draw from."""
+    fits = [hp for hp in pool if all(lo <= getattr(hp, k) <= hi for k, (lo, hi) in bounds.items())]
     if not fits:
         raise ValueError(f"no architecture of the pool lies within {bounds}")
     return fits
