@@ -39,6 +39,7 @@ class HFTensorFlow:
 
     def load(self, params, dtype="float32"):
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        import tensorflow as tf
         from safetensors.numpy import load_file
         from transformers import GPT2Config, TFGPT2LMHeadModel
         from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
@@ -50,7 +51,8 @@ class HFTensorFlow:
             save_hf(params, path)
             config, state = GPT2Config.from_pretrained(path), load_file(os.path.join(path, "model.safetensors"))
         model = TFGPT2LMHeadModel(config)
-        load_pytorch_state_dict_in_tf2_model(model, state)
+        # built on one token: its default dummy inputs are two tokens long, past a model with n_ctx 1
+        load_pytorch_state_dict_in_tf2_model(model, state, tf_inputs={"input_ids": tf.constant([[0]])})
         return TFModel(model)
 
 
