@@ -9,6 +9,7 @@ from conformance.weights import SCALES, random_params
 from reference.params import HParams
 
 MAX_SEED = 2**32 - 1
+MAX_BATCH = 4
 MAX_FIXED_LENGTH = 128  # on fixed weights (--checkpoint) sequences stay as long as generated ones at most
 
 _fixed = None  # (label, Params) that every case uses instead of generated weights, when configured
@@ -65,7 +66,7 @@ def hparams(draw, n_layer=(1, 4), n_head=(1, 8), head_dim=(1, 32), n_vocab=(2, 5
     )
 
 
-def tokens(hp, batch=(1, 4), length=(1, None)):
+def tokens(hp, batch=(1, MAX_BATCH), length=(1, None)):
     """int64 [batch, seq] with 1 <= seq <= n_ctx (or the given bounds)."""
     lo, hi = length
     hi = hp.n_ctx if hi is None else min(hi, hp.n_ctx)

@@ -11,6 +11,7 @@ import numpy as np
 
 from conformance.backends import Capabilities
 from conformance.checkpoints import save_hf
+from conformance.strategies import MAX_BATCH
 
 REQUIRES = ("tf_keras", "flax", "transformers.models.gpt2.modeling_tf_gpt2", "transformers.models.gpt2.modeling_flax_gpt2")
 
@@ -57,12 +58,20 @@ class HFTensorFlow:
 
 
 class FlaxModel:
-    def __init__(self, model):
-        self.model = model
+    """JAX compiles every op afresh for each new input shape (seconds, measured), so the tokens go in
+    right-padded to n_ctx and a batch of at least MAX_BATCH: the causal mask keeps the padding out of
+    every real token's logits (causal_masking checks exactly that), and architectures come from the
+    fixed pool (compiles_per_architecture)."""
+
+    def __init__(self, model, n_ctx):
+        self.model, self.n_ctx = model, n_ctx
         self.params = model.params
 
     def forward(self, tokens, past=None):
-        return np.asarray(self.model(tokens, params=self.params).logits), None
+        batch, seq = tokens.shape
+        padded = np.zeros((max(batch, MAX_BATCH), self.n_ctx), tokens.dtype)
+        padded[:batch, :seq] = tokens
+        return np.asarray(self.model(padded, params=self.params).logits)[:batch, :seq], None
 
     def set_wte(self, wte):
         self.params = {**self.params, "transformer": {**self.params["transformer"],
@@ -71,12 +80,12 @@ class FlaxModel:
 
 class HFFlax:
     name = "hf-flax"
-    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",))
+    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",), compiles_per_architecture=True)
 
     def load(self, params, dtype="float32"):
         from transformers import FlaxGPT2LMHeadModel
 
-        return FlaxModel(_from_pretrained(FlaxGPT2LMHeadModel, params))
+        return FlaxModel(_from_pretrained(FlaxGPT2LMHeadModel, params), params.hparams.n_ctx)
 
 
 tf = HFTensorFlow()

@@ -24,9 +24,9 @@ import numpy as np
 
 from conformance.backends import Capabilities
 from conformance.checkpoints import save_hf
+from conformance.strategies import MAX_BATCH
 
 REQUIRES = ("keras", "keras_hub")
-PAD_BATCH = 4  # the largest batch conformance.strategies draws
 
 
 class KerasCache:
@@ -47,7 +47,7 @@ class KerasHubModel:
             batch, seq = tokens.shape
             padded = tokens
             if self.pad:  # right padding, as Keras Hub's own preprocessor pads to its sequence_length
-                padded = np.zeros((max(batch, PAD_BATCH), self.n_ctx), tokens.dtype)
+                padded = np.zeros((max(batch, MAX_BATCH), self.n_ctx), tokens.dtype)
                 padded[:batch, :seq] = tokens
             mask = np.zeros(padded.shape, bool)
             mask[:batch, :seq] = True
