@@ -62,10 +62,12 @@ def tables(run):
         for cache in ("cold", "warm"):
             e = walls.get((name, cache))
             if e:
-                few = min(p["examples"] for p in e["properties"].values())
+                # properties that ran on generated examples: not the skipped ones (0), nor official_logits,
+                # which runs each of its 9 golden cases once
+                few = min(p["examples"] for pid, p in e["properties"].items() if p["examples"] and pid != "official_logits")
                 ok = e["wall_seconds"] <= CERTIFY_SECONDS and few >= 50
-                out.append(f"| certify {name} at ci (≥ 50 examples/property) ≤ {CERTIFY_SECONDS:.0f} s, {cache} cache | "
-                           f"{e['wall_seconds']:.1f} s, ≥ {few} examples | {yes(ok)} |")
+                out.append(f"| certify {name} at ci (≥ 50 examples per property that ran) ≤ {CERTIFY_SECONDS:.0f} s, "
+                           f"{cache} cache | {e['wall_seconds']:.1f} s, ≥ {few} examples | {yes(ok)} |")
     for (name, cache), e in walls.items():
         out.append(f"| harness overhead ≤ {OVERHEAD:.0%}: {name}, {cache} cache | {e['overhead']:.0%} | "
                    f"{yes(e['overhead'] <= OVERHEAD)} |")
@@ -96,7 +98,7 @@ def machine(run):
     return (f"Run ended {run['datetime'][:16].replace('T', ' ')} UTC, on {m.get('cpu', {}).get('brand_raw', m.get('processor'))}, "
             f"{m.get('cpu_count')} cores, Python {m.get('python_version')}, {packages}; BLAS environment: {blas}; "
             f"load average at the end {', '.join(f'{x:.1f}' for x in load) if load else 'unknown'} "
-            f"(other work shared the machine: compare ratios within this run, not across runs).")
+            f"(compare ratios within this run, not absolute times across runs).")
 
 
 def yes(ok):
