@@ -56,36 +56,37 @@ def golden_weights(version, name, make):
     root = _root()
     if root is None:
         return make()
-    directory = root / f"golden-{version}"
-    if not directory.is_dir():
-        for stale in root.glob("golden-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        directory.mkdir(exist_ok=True)
-    path = directory / f"{name}.npz"
-    try:
-        with np.load(path) as stored:
-            return {key: stored[key] for key in stored.files}
-    except Exception:
-        pass
-    tensors = make()
-    _write(path, tensors)
-    return tensors
+    directory = _fresh(root / f"golden-{version}")
+    return _stored(directory / f"{name}.npz", make)
 
 
 def _cached(key, compute):
     """{field: array} stored as <key>.npz in the oracle's directory, computed by compute() on a miss."""
     directory = _directory()
-    if directory is None:
-        return compute()
-    path = directory / f"{key}.npz"
+    return compute() if directory is None else _stored(directory / f"{key}.npz", compute)
+
+
+def _stored(path, make):
+    """The arrays stored at path, or make()'s, then stored there."""
     try:
-        with np.load(path) as entry:
-            return {name: entry[name] for name in entry.files}
-    except Exception:  # absent, or unreadable (as a file cut short): computed afresh
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}
+    except Exception:  # absent, or unreadable (as a file cut short): made afresh
         pass
-    entry = compute()
-    _write(path, entry)
-    return entry
+    arrays = make()
+    _write(path, arrays)
+    return arrays
+
+
+def _fresh(directory):
+    """directory, created if absent, after removing its siblings of other versions (same prefix)."""
+    if not directory.is_dir():
+        prefix = directory.name.split("-")[0]
+        for stale in directory.parent.glob(f"{prefix}-*"):
+            if stale.name != directory.name:  # another process may have just made this one
+                shutil.rmtree(stale, ignore_errors=True)
+        directory.mkdir(exist_ok=True)
+    return directory
 
 
 def _write(path, arrays):
@@ -115,10 +116,7 @@ def _directory():
         _checked.add(directory)
         if directory.is_dir() and sum(p.stat().st_size for p in directory.iterdir()) > MAX_BYTES:
             shutil.rmtree(directory, ignore_errors=True)
-        if not directory.is_dir():
-            for stale in directory.parent.glob("oracle-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-        directory.mkdir(parents=True, exist_ok=True)
+        _fresh(directory)
     return directory
 
 
