@@ -168,6 +168,18 @@ class Cache:
     batch: int
 
 
+def right_padded(tokens, length):
+    """tokens [batch, seq] at the top left of zeros [max(batch, MAX_BATCH), length]: one input shape per
+    length, for libraries that compile every op per input shape (JAX). Under the causal mask the real
+    tokens' logits never see the padding after them (causal_masking checks exactly that)."""
+    from conformance.strategies import MAX_BATCH
+
+    batch, seq = tokens.shape
+    padded = np.zeros((max(batch, MAX_BATCH), length), tokens.dtype)
+    padded[:batch, :seq] = tokens
+    return padded
+
+
 def guarded_load(backend, params, dtype=None, clock=None):
     """Load params into the backend (in its first dtype unless told), as a Guarded model that adds
     the seconds spent in the backend to `clock`."""

@@ -9,9 +9,8 @@ import tempfile
 
 import numpy as np
 
-from conformance.backends import Capabilities
+from conformance.backends import Capabilities, right_padded
 from conformance.checkpoints import save_hf
-from conformance.strategies import MAX_BATCH
 
 REQUIRES = ("tf_keras", "flax", "transformers.models.gpt2.modeling_tf_gpt2", "transformers.models.gpt2.modeling_flax_gpt2")
 
@@ -59,7 +58,7 @@ class HFTensorFlow:
 
 class FlaxModel:
     """JAX compiles every op afresh for each new input shape (seconds, measured), so the tokens go in
-    right-padded to n_ctx and a batch of at least MAX_BATCH: the causal mask keeps the padding out of
+    right-padded to n_ctx and a batch of at least 4 (backends.right_padded): the causal mask keeps the padding out of
     every real token's logits (causal_masking checks exactly that), and architectures come from the
     fixed pool (compiles_per_architecture)."""
 
@@ -69,9 +68,8 @@ class FlaxModel:
 
     def forward(self, tokens, past=None):
         batch, seq = tokens.shape
-        padded = np.zeros((max(batch, MAX_BATCH), self.n_ctx), tokens.dtype)
-        padded[:batch, :seq] = tokens
-        return np.asarray(self.model(padded, params=self.params).logits)[:batch, :seq], None
+        logits = self.model(right_padded(tokens, self.n_ctx), params=self.params).logits
+        return np.asarray(logits)[:batch, :seq], None
 
     def set_wte(self, wte):
         self.params = {**self.params, "transformer": {**self.params["transformer"],

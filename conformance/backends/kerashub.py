@@ -22,9 +22,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from conformance.backends import Capabilities
+from conformance.backends import Capabilities, right_padded
 from conformance.checkpoints import save_hf
-from conformance.strategies import MAX_BATCH
 
 REQUIRES = ("keras", "keras_hub")
 
@@ -45,10 +44,8 @@ class KerasHubModel:
 
         if past is None:
             batch, seq = tokens.shape
-            padded = tokens
-            if self.pad:  # right padding, as Keras Hub's own preprocessor pads to its sequence_length
-                padded = np.zeros((max(batch, MAX_BATCH), self.n_ctx), tokens.dtype)
-                padded[:batch, :seq] = tokens
+            # right padding, as Keras Hub's own preprocessor pads to its sequence_length
+            padded = right_padded(tokens, self.n_ctx) if self.pad else tokens
             mask = np.zeros(padded.shape, bool)
             mask[:batch, :seq] = True
             logits = self.lm({"token_ids": padded, "padding_mask": mask}, training=False)
