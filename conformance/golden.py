@@ -1,14 +1,17 @@
 """Golden cases: logits made by OpenAI's genuine src/model.py, committed as data under conformance/golden/.
 
-Each case is a directory conformance/golden/<name>/ with an official checkpoint (hparams.json,
-checkpoint, model.ckpt.*: loadable unchanged by the official code), inputs.npz (`tokens` [batch, seq],
+Each case is a directory conformance/golden/<name>/ with its weights twice, weights.safetensors (the
+official names and shapes) for load(), so that a base install without TensorFlow runs the cases, and
+an official checkpoint (hparams.json, checkpoint, model.ckpt.*) that the official code loads
+unchanged when the logits are made or re-checked; then inputs.npz (`tokens` [batch, seq],
 `continuation` [batch, steps]) and logits.npz (`logits`, `positions`, `vocab`). The official code
 runs the tokens in one call, then the continuation one token at a time through `past`, as sample.py
 decodes; the rows of both, concatenated along the sequence, are the case's logits, of which
-logits.npz keeps `logits[:, positions][:, :, vocab]` (every row and entry, except for the GPT-2 small
-shape case). Checkpoints are float32, as the official download is, and the official code computes in
-float32. The GPT-2 small shape case is too big to commit: its weights are regenerated from the seed
-(conformance.weights.random_params, NumPy PCG64) and checked against the SHA-256 in manifest.json.
+logits.npz keeps `logits[:, positions][:, :, vocab]` (every row and entry, except for the GPT-2
+small shape case). Checkpoints are float32, as the official download is, and the official code
+computes in float32. The GPT-2 small shape case is too big to commit: its weights are regenerated
+from the seed (conformance.weights.random_params, NumPy PCG64) and checked against the SHA-256 in
+manifest.json.
 
 Tolerance (why it is what it is): the official logits are themselves a float32 GPT-2's, so they
 differ from the exact logits by up to the float32 tolerance of conformance.tolerances, derived on
@@ -31,6 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 
 from conformance import checkpoints, oracle_cache
 from conformance.tolerances import logits_tolerance, max_abs_err, reference_with_error
@@ -39,6 +44,7 @@ from reference.params import HParams, InvalidParams, Params
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 MANIFEST = GOLDEN_DIR / "manifest.json"
+WEIGHTS = "weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -132,13 +138,14 @@ def load(name) -> GoldenCase:
     directory = GOLDEN_DIR / name
     w, hparams = entry["weights"], HParams.from_dict(entry["hparams"])
     if w["committed"]:
-        make = lambda: checkpoints.load(directory).tensors  # noqa: E731
-    else:
+        tensors = read_weights(directory / WEIGHTS)
+    else:  # 124M float64 normals cast to float32: seconds, so kept on disk between processes
         make = lambda: random_params(hparams, w["seed"], w["scale"], dtype=np.float32).tensors  # noqa: E731
-    params = Params(hparams, oracle_cache.golden_weights(_manifest_digest(), name, make))
+        tensors = oracle_cache.golden_weights(_manifest_digest(), name, make)
+    params = Params(hparams, tensors)
     if weights_sha256(params) != entry["weights"]["sha256"]:
         raise InvalidParams(f"golden case {name}: the weights' SHA-256 differs from manifest.json "
-                            "(a changed checkpoint, or a changed generator)")
+                            "(changed weights, or a changed generator)")
     inputs, stored = np.load(directory / "inputs.npz"), np.load(directory / "logits.npz")
     return GoldenCase(name, params, inputs["tokens"], inputs["continuation"], stored["logits"],
                       stored["positions"], stored["vocab"])
@@ -146,6 +153,20 @@ def load(name) -> GoldenCase:
 
 def _manifest_digest():
     return file_sha256(MANIFEST)[:16]
+
+
+def read_weights(path):
+    """{official name: array} from a case's weights.safetensors."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InvalidParams(f"cannot read the golden weights {path}: {e}") from None
+
+
+def write_weights(params, directory):
+    """The checkpoint's float32 tensors again, under the same names, for load() without TensorFlow."""
+    save_file({name: np.ascontiguousarray(value, dtype=np.float32) for name, value in params.tensors.items()},
+              str(Path(directory) / WEIGHTS))
 
 
 def tolerance(name, dtype):
@@ -202,6 +223,8 @@ def generate(spec, src):
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint_dir = checkpoints.save_official(params, directory if spec.committed else tmp)
         official = run_official(src, checkpoint_dir, tokens, continuation)
+    if spec.committed:
+        write_weights(params, directory)
     np.savez(directory / "inputs.npz", tokens=tokens, continuation=continuation)
     np.savez(directory / "logits.npz", logits=official[:, positions][:, :, vocab].astype(np.float32),
              positions=positions, vocab=vocab)

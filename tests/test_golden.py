@@ -16,10 +16,13 @@ import sys
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 
-from conformance import golden
+from conformance import checkpoints, golden
 from conformance.tolerances import max_abs_err
-from reference.params import InvalidParams
+from reference.params import HParams, InvalidParams, Params, param_shapes
+
+COMMITTED = [c["name"] for c in golden.manifest()["cases"] if c["weights"]["committed"]]
 
 
 def test_manifest_lists_every_spec_and_each_case_is_complete():
@@ -28,7 +31,8 @@ def test_manifest_lists_every_spec_and_each_case_is_complete():
         directory = golden.GOLDEN_DIR / entry["name"]
         expected = {"inputs.npz", "logits.npz"}
         if entry["weights"]["committed"]:
-            expected |= {"hparams.json", "checkpoint", "model.ckpt.index", "model.ckpt.data-00000-of-00001"}
+            expected |= {golden.WEIGHTS,  # what load() reads; the rest is the official checkpoint
+                         "hparams.json", "checkpoint", "model.ckpt.index", "model.ckpt.data-00000-of-00001"}
         assert {p.name for p in directory.iterdir()} == expected, entry["name"]
         assert entry["reference"]["e32"] > 0
 
@@ -38,20 +42,80 @@ def test_committed_data_stays_small():
     assert size < 4e6
 
 
-def test_changed_weights_are_rejected(tmp_path, monkeypatch):
-    name = golden.names()[0]
-    shutil.copytree(golden.GOLDEN_DIR, tmp_path / "golden")
-    manifest = json.loads((tmp_path / "golden" / "manifest.json").read_text())
-    manifest["cases"][0]["weights"]["sha256"] = "0" * 64
-    (tmp_path / "golden" / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(golden, "GOLDEN_DIR", tmp_path / "golden")
-    monkeypatch.setattr(golden, "MANIFEST", tmp_path / "golden" / "manifest.json")
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_weights_are_the_official_tensors_with_the_manifests_sha256(name):
+    entry = golden.manifest_entry(name)
+    hparams = HParams.from_dict(entry["hparams"])
+    tensors = load_file(str(golden.GOLDEN_DIR / name / golden.WEIGHTS))
+    assert {k: v.shape for k, v in tensors.items()} == param_shapes(hparams)
+    assert {v.dtype for v in tensors.values()} == {np.dtype(np.float32)}
+    assert golden.weights_sha256(Params(hparams, tensors)) == entry["weights"]["sha256"]
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_weights_equal_the_official_checkpoint_bitwise(name):
+    pytest.importorskip("tensorflow", reason="reading the official checkpoint needs TensorFlow (the tf extra)")
+    official = checkpoints.load(golden.GOLDEN_DIR / name).tensors
+    loaded = golden.load(name).params.tensors
+    assert set(loaded) == set(official)
+    for k, value in official.items():
+        assert loaded[k].dtype == value.dtype and loaded[k].tobytes() == value.tobytes(), k
+
+
+def test_loading_the_cases_never_imports_tensorflow():
+    code = ("import sys; import conformance.golden as g\n"
+            "for n in g.names():\n"
+            "    g.tolerance(n, 'float32')\n"
+            "    if n != 'gpt2_small_shape': g.load(n)\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=golden.GOLDEN_DIR.parents[1],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.fixture
+def golden_copy(tmp_path, monkeypatch):
+    """A copy of the golden data that golden reads instead of the committed one."""
+    copy = tmp_path / "golden"
+    shutil.copytree(golden.GOLDEN_DIR, copy)
+    monkeypatch.setattr(golden, "GOLDEN_DIR", copy)
+    monkeypatch.setattr(golden, "MANIFEST", copy / "manifest.json")
     golden.load.cache_clear()
-    try:
-        with pytest.raises(InvalidParams, match=f"golden case {name}: the weights' SHA-256 differs"):
-            golden.load(name)
-    finally:
-        golden.load.cache_clear()
+    yield copy
+    golden.load.cache_clear()
+
+
+def test_changed_weights_are_rejected(golden_copy):
+    name = golden.names()[0]
+    manifest = json.loads((golden_copy / "manifest.json").read_text())
+    manifest["cases"][0]["weights"]["sha256"] = "0" * 64
+    (golden_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidParams, match=f"golden case {name}: the weights' SHA-256 differs"):
+        golden.load(name)
+
+
+def test_a_changed_value_in_the_weights_file_is_rejected(golden_copy):
+    name = COMMITTED[0]
+    path = golden_copy / name / golden.WEIGHTS
+    tensors = load_file(str(path))
+    tensors["model/wte"][0, 0] = np.nextafter(tensors["model/wte"][0, 0], np.float32(np.inf))
+    save_file(tensors, str(path))
+    with pytest.raises(InvalidParams, match=f"golden case {name}: the weights' SHA-256 differs"):
+        golden.load(name)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not safetensors"])
+def test_an_unreadable_weights_file_is_named(golden_copy, damage):
+    name = COMMITTED[0]
+    path = golden_copy / name / golden.WEIGHTS
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    else:
+        path.write_bytes(b"not a safetensors file")
+    with pytest.raises(InvalidParams, match=f"cannot read the golden weights .*{name}/{golden.WEIGHTS}"):
+        golden.load(name)
 
 
 def test_missing_official_source_is_named(tmp_path):
