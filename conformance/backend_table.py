@@ -5,27 +5,30 @@
 import json
 import sys
 
+from conformance.certificate import number
+
 
 def rows(cert):
     for b in cert["backends"]:
-        props = b["properties"]
-        failing = [p["id"] for p in props if p["status"] in ("failed", "error")]
-        xfailed = [p["id"] for p in props if p["status"] == "xfailed"]
-        errors = [p["max_abs_err"] for p in props if p["id"] == "reference_logits" and p["max_abs_err"] is not None]
-        ratios = [p["worst_ratio"] for p in props if p["status"] == "passed" and p["worst_ratio"] is not None]
-        status = "certified" if b["passed"] else "not certified: " + ", ".join(failing)
-        if xfailed:
-            status += " (known deviations: " + ", ".join(xfailed) + ")"
+        props = {p["id"]: p for p in b["properties"]}
+        ref = props.get("reference_logits", {})
+        ratios = [number(p["worst_ratio"]) for p in b["properties"] if p["status"] == "passed" and p["worst_ratio"] is not None]
+        medians = [number(p["median_ratio"]) for p in b["properties"] if p["status"] == "passed" and p["median_ratio"] is not None]
         examples = cert["max_examples"] or cert["profile"]
-        seconds = sum(p["seconds"] for p in props)
-        yield (f"| `{b['name']}` | {status} | {f'{errors[0]:.2g}' if errors else '-'} | "
-               f"{f'{max(ratios):.2g}' if ratios else '-'} | {examples} | {seconds:.0f} |")
+        seconds = sum(p["seconds"] for p in b["properties"])
+        yield (f"| `{b['name']}` | {b['verdict']['label']} | {b['verdict']['level'] or '-'} | {_g(ref.get('max_abs_err'))} | "
+               f"{_g(max(ratios, default=None))} | {_g(max(medians, default=None))} | {examples} | {seconds:.0f} |")
+
+
+def _g(value):
+    value = number(value)
+    return "-" if value is None else f"{value:.2g}"
 
 
 def table(certs):
-    lines = ["| backend | status | max \\|error\\| vs reference | worst error/tolerance of passing properties "
-             "| examples per property | seconds in properties |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| backend | verdict | core dtype | max \\|error\\| vs reference | worst error/tolerance | "
+             "worst median error/tolerance | examples per property | seconds in properties |",
+             "|---|---|---|---|---|---|---|---|"]
     for cert in certs:
         lines.extend(rows(cert))
     return "\n".join(lines)

@@ -299,6 +299,7 @@ def command(args):
 
 def add_parser(sub):
     g = sub.add_parser("golden", help="regenerate or check the golden logits of OpenAI's official code")
+    g.set_defaults(run=command)
     g.add_argument("--official-src", type=Path, metavar="PATH", help="the src/ folder of a clone of openai/gpt-2")
     g.add_argument("--check", action="store_true",
                    help="verify the committed logits (against the official code with --official-src, else openai-tf)")

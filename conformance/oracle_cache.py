@@ -30,6 +30,24 @@ _digest = None
 _checked = set()
 
 
+class CacheError(ValueError):
+    """$GPT2_CONFORMANCE_CACHE names a place where the cache cannot live."""
+
+
+def check():
+    """Raise CacheError unless the cache is off or its directory can be made and written."""
+    root = os.environ.get(ENV, DEFAULT)
+    if not root:
+        return
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise CacheError(f"${ENV}={root!r}: the oracle cache cannot live there ({e.strerror or e}); set it to a "
+                         "writable directory, or to the empty string to turn the cache off") from None
+
+
 def reference_with_error(params, tokens):
     """tolerances.reference_with_error, read from the cache when this example was computed before."""
     def compute():
@@ -48,11 +66,10 @@ def tier_error(params, tokens, ref64, dtype):
 
 
 def golden_weights(version, name, make):
-    """{tensor name: float32 array} of golden case `name`, made by make() on a miss: reading the committed
-    checkpoints imports TensorFlow (seconds, in a process that may not need it otherwise), and the GPT-2
-    small shape case regenerates 124M weights (seconds). `version` names the golden data (a digest of its
-    manifest); the caller verifies every read against the manifest's SHA-256. Outside the oracle's
-    size-limited directory, which the 500 MB of the GPT-2 small shape case would overflow."""
+    """{tensor name: float32 array} of golden case `name`, made by make() on a miss: the GPT-2 small shape
+    case regenerates 124M weights (seconds). `version` names the golden data (a digest of its manifest);
+    the caller verifies every read against the manifest's SHA-256. Outside the oracle's size-limited
+    directory, which the 500 MB of the GPT-2 small shape case would overflow."""
     root = _root()
     if root is None:
         return make()

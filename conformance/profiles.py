@@ -1,4 +1,8 @@
-"""Named Hypothesis settings profiles, shared by pytest and the CLI."""
+"""Named Hypothesis settings profiles, shared by pytest and the CLI.
+
+They are registered with Hypothesis under prefixed names (gpt2-dev, gpt2-ci, gpt2-thorough), so that a
+host project's own profiles are never replaced; nothing is loaded unless asked for.
+"""
 from hypothesis import HealthCheck, Phase, settings
 
 # A forward pass is not a unit of work Hypothesis can time meaningfully (first calls import and compile).
@@ -17,15 +21,26 @@ PROFILES = {
     "ci": settings(max_examples=50, derandomize=True, database=None, print_blob=True, **_COMMON),
     "thorough": settings(max_examples=500, **_COMMON),
 }
+CERTIFYING = ("ci", "thorough")  # dev draws too few examples to certify anything
+PREFIX = "gpt2-"
 
 for _name, _s in PROFILES.items():
-    settings.register_profile(_name, _s)
+    settings.register_profile(PREFIX + _name, _s)
 
 
 def get(name):
+    """A profile by its name, with or without the prefix."""
     try:
-        return PROFILES[name]
+        return PROFILES[name.removeprefix(PREFIX)]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}") from None
 
 
+def partial(name, max_examples=None):
+    """Why a run of this profile (with this many examples per property) cannot certify: [] if it can."""
+    why = []
+    if name.removeprefix(PREFIX) not in CERTIFYING:
+        why.append(f"profile {name} does not certify (use {' or '.join(CERTIFYING)})")
+    if max_examples is not None and max_examples < get(name).max_examples:
+        why.append(f"{max_examples} examples per property, below the profile's {get(name).max_examples}")
+    return why

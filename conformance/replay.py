@@ -10,12 +10,19 @@ import dataclasses
 import importlib
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
 
-from conformance.properties import REGISTRY, Context
+from conformance.properties import REGISTRY, Context, applicable
 from conformance.runner import PropertyFailed, failure_kind
+from conformance.strategies import Case, Space
+from reference.params import param_shapes
+
+# Weights are saved for people and other tools; beyond this many parameters (GPT-2 small's layers) the
+# file would take hundreds of MB, and the seed in the saved case regenerates them exactly.
+MAX_SAVED_PARAMETERS = 4_000_000
 
 _TRUSTED = ("conformance.", "reference.")  # the only modules whose dataclasses a file may rebuild
 
@@ -51,12 +58,18 @@ def save(directory, *, spec, backend_name, result):
             "counterexample": result.counterexample,
             "draws": [[label, _encode(value, arrays)] for label, value in result.failing_draws]}
     for i, (_, value) in enumerate(result.failing_draws):
-        if hasattr(value, "params") and hasattr(value, "tokens"):  # a generated model and its input
+        if isinstance(value, Case):  # a generated model and its input
             arrays[f"tokens/{i}"] = value.tokens
             arrays.update({f"hparams/{i}/{k}": np.array(v) for k, v in value.hparams.to_dict().items()})
-            arrays.update({f"weights/{i}/{k}": v for k, v in value.params().tensors.items()})
+            if sum(np.prod(shape) for shape in param_shapes(value.hparams).values()) <= MAX_SAVED_PARAMETERS:
+                arrays.update({f"weights/{i}/{k}": v for k, v in value.params().tensors.items()})
     np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
     return path
+
+
+def command(path, spec):
+    """The command that replays a saved example."""
+    return shlex.join(["gpt2-conformance", "replay", str(path), "--backend", spec])
 
 
 def load(path):
@@ -65,16 +78,33 @@ def load(path):
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             arrays = {k: f[k] for k in f.files if k.startswith("draw/")}
-    except (OSError, KeyError, ValueError) as e:
-        raise ReplayError(f"{path} is not a saved failing example: {e}") from None
-    return meta, [(label, _decode(value, arrays)) for label, value in meta["draws"]]
+        missing = [k for k in ("property", "spec", "backend", "dtype", "draws") if k not in meta]
+        if missing:
+            raise ReplayError(f"{path} is not a saved failing example: it lacks {', '.join(missing)}")
+        draws = [(label, _decode(value, arrays)) for label, value in meta["draws"]]
+    except ReplayError:
+        raise
+    except Exception as e:  # a file cut short, another format, or JSON without what replay needs
+        raise ReplayError(f"{path} is not a saved failing example ({type(e).__name__}: {e})") from None
+    return meta, draws
 
 
 def rerun(meta, draws, backend):
-    """Re-run a saved example (from load) on backend: (status, kind, message), status passed/failed/error."""
+    """Re-run a saved example (from load) on backend: (status, kind, message), status passed/failed/error.
+    Raises ReplayError where certify would not run the property on this backend, or the example lies
+    outside the backend's declared scope."""
     if meta["property"] not in REGISTRY:
         raise ReplayError(f"unknown property {meta['property']!r} (saved by another suite version?)")
-    ctx = Context(backend, meta["dtype"] or backend.capabilities.dtypes[0])
+    prop = REGISTRY[meta["property"]]
+    why_not = applicable(prop, backend.capabilities, Space.for_backend(backend.capabilities))
+    if why_not:
+        raise ReplayError(f"{backend.name} cannot run {prop.id}: {why_not}")
+    for _, value in draws:
+        if hasattr(value, "hparams") and hasattr(value, "tokens"):
+            outside = backend.capabilities.scope.why_not(value.hparams, batch=value.tokens.shape[0])
+            if outside:
+                raise ReplayError(f"the saved example lies outside {backend.name}'s declared scope ({outside})")
+    ctx = Context(backend, meta["dtype"] or prop.dtype or backend.capabilities.core_dtype)
     try:
         m = REGISTRY[meta["property"]].fn(ctx, FixedDraws(draws))
         if not m.ok:
@@ -96,7 +126,8 @@ def _encode(value, arrays):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         return {"dataclass": f"{cls.__module__}:{cls.__qualname__}",
-                "fields": {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}}
+                "fields": {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)
+                           if f.metadata.get("saved", True)}}
     if isinstance(value, (list, tuple)):
         return {"tuple" if isinstance(value, tuple) else "list": [_encode(v, arrays) for v in value]}
     if isinstance(value, (set, frozenset)):  # sorted: the file is the same whatever the set's order

@@ -1,33 +1,77 @@
 """Reports people read, from a certificate: report.md (short, for a PR comment) and report.html (one
-self-contained page: no scripts, no network; the plots are inline SVG drawn here)."""
+self-contained page: no scripts, no network; the plots are inline SVG drawn here), written with
+certificate.json and junit.xml, all four at once."""
 import html
 import math
+import os
+import tempfile
 
-STATUS = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "blocked": "BLOCKED",
-          "xfailed": "xfail", "xpassed": "XPASS"}
-BAD = ("failed", "error", "blocked", "xpassed")
+from conformance.certificate import number, to_json, to_junit
+from conformance.status import BAD, STATUS
+from conformance.tolerances import SYSTEMATIC_BOUND
+
+REPORTS = ("certificate.json", "junit.xml", "report.md", "report.html")
 MAX_FAILURES_MD = 10  # a PR comment stays readable; the rest is in the certificate and the HTML
 MAX_TEXT_MD = 400
 
 
+def write_all(cert, directory):
+    """The four reports of one run, each written whole (a temporary file renamed into place) after all four
+    are rendered, so a failed write leaves no mixture of this run and an earlier one."""
+    texts = dict(zip(REPORTS, (to_json(cert), to_junit(cert), markdown(cert), html_page(cert))))
+    for name, text in texts.items():
+        with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{name}.", delete=False, encoding="utf-8") as f:
+            f.write(text)
+        os.replace(f.name, directory / name)
+    return [directory / name for name in REPORTS]
+
+
 def margin(p):
     """How many times the worst error fits into its tolerance (None without a finite, positive ratio)."""
-    r = p.get("worst_ratio")
+    r = number(p.get("worst_ratio"))
     return 1 / r if r and math.isfinite(r) else None
 
 
 def cell(p):
+    """A property's status, with its worst error/tolerance where it passed and its largest error where it
+    is a known deviation."""
     text = STATUS[p["status"]]
     if p["status"] == "passed" and p.get("worst_ratio") is not None:
-        text += f" {p['worst_ratio']:.2g}"
+        text += f" {_g(p['worst_ratio'])}"
+    elif p["status"] == "xfailed" and p.get("max_abs_err") is not None:
+        text += f" {_g(p['max_abs_err'])}"
     return text
+
+
+def _g(value):
+    value = number(value)
+    return f"{value:.2g}" if isinstance(value, (int, float)) else str(value)
 
 
 def header(cert):
     parts = [f"suite {cert['suite_version']}", f"profile {cert['profile']}",
              f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
+    if cert["max_examples"]:
+        parts.append(f"{cert['max_examples']} examples per property")
     parts += [f"expectations {e['path']} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
     return parts
+
+
+def run_verdict(cert):
+    """The headline: passed, FAILED, or PARTIAL with why."""
+    if cert["partial"]:
+        return "PARTIAL (cannot certify: " + "; ".join(cert["partial"]) + ")"
+    return "passed" if cert["passed"] else "FAILED"
+
+
+def verdicts(cert):
+    """[(backend, its verdict with the dtype its core properties were judged in and its declared scope)]."""
+    out = []
+    for b in cert["backends"]:
+        v = b["verdict"]
+        scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
+        out.append((b["name"], f"{v['label']} (core properties in {v['level'] or '-'}; declared scope: {scope})"))
+    return out
 
 
 def failures(cert):
@@ -50,13 +94,15 @@ def _short(text, limit=MAX_TEXT_MD):
 
 def markdown(cert):
     ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
-    lines = [f"## gpt2-conformance: {'passed' if cert['passed'] else 'FAILED'}", "", " · ".join(header(cert)), "",
-             "| backend | " + " | ".join(f"`{i}`" for i in ids) + " | certified |",
-             "|---|" + "---|" * len(ids) + "---|"]
+    lines = [f"## gpt2-conformance: {run_verdict(cert)}", "", " · ".join(header(cert)), ""]
+    lines += [f"- **{name}**: {text}" for name, text in verdicts(cert)]
+    lines += ["", "| backend | " + " | ".join(f"`{i}`" for i in ids) + " |", "|---|" + "---|" * len(ids)]
     for b in cert["backends"]:
         cells = [f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in b["properties"]]
-        lines.append(f"| {b['name']} | " + " | ".join(cells) + f" | {'yes' if b['passed'] else '**no**'} |")
-    lines += ["", "A passing cell shows its worst error/tolerance ratio (below 1 holds; its inverse is the margin)."]
+        lines.append(f"| {b['name']} | " + " | ".join(cells) + " |")
+    lines += ["", "A passing cell shows its worst error/tolerance ratio (below 1 holds; its inverse is the margin); "
+              "a known deviation (xfail) its largest error. Each property's dtype, median ratio and the sizes "
+              "it drew are in report.html and certificate.json."]
     for e in cert.get("expectation_errors", []):
         lines.append(f"- expectation file error: {e}")
     bad = failures(cert)
@@ -141,8 +187,9 @@ def scatter(samples, failing=None):
 
 def _card(p):
     e = html.escape
-    samples = p.get("samples") or []
-    failing = [p["max_abs_err"], p["tolerance"]] if p["status"] in ("failed", "xfailed") and p.get("tolerance") else None
+    samples = [[number(err), number(tol)] for err, tol in p.get("samples") or []]
+    failing = ([number(p["max_abs_err"]), number(p["tolerance"])]
+               if p["status"] in ("failed", "xfailed") and p.get("tolerance") else None)
     plot = scatter(samples, failing)
     lines = [f'<div class="card"><span class="badge {p["status"]}">{STATUS[p["status"]]}</span><h3>{e(p["id"])}</h3>']
     if plot:
@@ -151,15 +198,19 @@ def _card(p):
         same = sum(1 for err, _ in samples if err == 0)
         lines.append(f"<p>tolerance 0 (bitwise): {same} of {len(samples)} examples identical</p>")
     exact = sum(1 for err, t in samples if err == 0 and t and t > 0)
-    facts = [f"{p['examples']} examples"]
+    facts = [f"{p['examples']} examples in {p['dtype']}"]
     if exact:
         facts.append(f"{exact} with error 0 (bottom edge)")
     if p.get("worst_ratio") is not None:
-        m = margin(p)
-        facts.append(f"worst error/tolerance {p['worst_ratio']:.3g}" + (f", margin {m:.3g}×" if m and p['worst_ratio'] <= 1 else ""))
+        m, ratio = margin(p), number(p["worst_ratio"])
+        facts.append(f"worst error/tolerance {_g(ratio)}" + (f", margin {m:.3g}×" if m and ratio <= 1 else ""))
+    if p.get("median_ratio") is not None:
+        facts.append(f"median error/tolerance {_g(p['median_ratio'])} (systematic bound {SYSTEMATIC_BOUND:g})")
     if p.get("max_abs_err") is not None and p.get("tolerance") is not None:
-        facts.append(f"{'counterexample' if p['status'] in ('failed', 'xfailed') else 'largest'} error "
-                     f"{p['max_abs_err']:.3g} vs tolerance {p['tolerance']:.3g}")
+        which = {"failed": "counterexample", "xfailed": "largest (known deviation)"}.get(p["status"], "largest")
+        facts.append(f"{which} error {_g(p['max_abs_err'])} vs tolerance {_g(p['tolerance'])}")
+    if p.get("drawn"):
+        facts.append("drawn: " + ", ".join(f"{k} {lo}–{hi}" for k, (lo, hi) in p["drawn"].items()))
     lines.append(f"<p>{' · '.join(facts)}</p>")
     for label in ("message", "counterexample", "reproduction"):
         if p.get(label) and (p["status"] != "passed" or label != "message"):
@@ -171,16 +222,17 @@ def _card(p):
 def html_page(cert):
     e = html.escape
     ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
-    verdict = "passed" if cert["passed"] else "FAILED"
+    verdict = run_verdict(cert)
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
-           f"<title>gpt2-conformance: {verdict}</title><style>{CSS}</style></head><body>",
-           f"<h1>gpt2-conformance: {verdict}</h1><div class=meta>{e(' · '.join(header(cert)))}<br>"
+           f"<title>gpt2-conformance: {e(verdict)}</title><style>{CSS}</style></head><body>",
+           f"<h1>gpt2-conformance: {e(verdict)}</h1><div class=meta>{e(' · '.join(header(cert)))}<br>"
            f"Python {e(cert['environment']['python'])} · "
-           + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div>",
-           "<table><tr><th>backend</th>" + "".join(f"<th>{e(i)}</th>" for i in ids) + "<th>certified</th></tr>"]
+           + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div><ul>"]
+    out += [f"<li><b>{e(name)}</b>: {e(text)}</li>" for name, text in verdicts(cert)]
+    out.append("</ul><table><tr><th>backend</th>" + "".join(f"<th>{e(i)}</th>" for i in ids) + "</tr>")
     for b in cert["backends"]:
-        out.append(f"<tr><td>{e(b['name'])}</td>" + "".join(f'<td class="{p["status"]}">{cell(p)}</td>' for p in b["properties"])
-                   + f"<td class=\"{'passed' if b['passed'] else 'failed'}\">{'yes' if b['passed'] else 'no'}</td></tr>")
+        out.append(f"<tr><td>{e(b['name'])}</td>"
+                   + "".join(f'<td class="{p["status"]}">{cell(p)}</td>' for p in b["properties"]) + "</tr>")
     out.append("</table>")
     for err in cert.get("expectation_errors", []):
         out.append(f"<p class=failed>expectation file error: {e(err)}</p>")
@@ -197,7 +249,3 @@ def html_page(cert):
     out.append("</body></html>")
     return "\n".join(out)
 
-
-def write(cert, directory):
-    (directory / "report.md").write_text(markdown(cert))
-    (directory / "report.html").write_text(html_page(cert))

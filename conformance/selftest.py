@@ -17,9 +17,13 @@ from conformance.isolation import run_isolated
 from conformance.mutants import MUTANTS
 from conformance.mutants.catalog import NOT_APPLICABLE
 from conformance.properties import REGISTRY
-from conformance.runner import PropertyResult, certified, run_property
+from conformance.runner import run_property
+from conformance.status import CERTIFIED
+from conformance.verdict import judge
 
-CELL = {"failed": "killed", "error": "killed", "passed": "survived", "skipped": "n/a"}
+# xpassed: the mutant's expectation file listed a failure the property did not find, which fails a run too.
+CELL = {"failed": "killed", "error": "killed", "xpassed": "killed", "passed": "survived", "xfailed": "survived",
+        "skipped": "n/a"}
 MEDIAN_TARGET_S, SLOWEST_TARGET_S = 1.0, 10.0
 
 
@@ -43,8 +47,9 @@ def kill(mutant, prop, profile):
         return m
 
     cpu = time.process_time()
-    result = run_property(replace(prop, fn=timed), mutant, profile=profile)
+    result = run_property(replace(prop, fn=timed), mutant, settings=profile, expected=mutant.expected)
     return {"mutant": mutant.name, "property": prop.id, "cell": CELL[result.status], "status": result.status,
+            "kind": result.kind,
             "intended": prop.id in mutant.kills, "seconds": result.seconds,
             "cpu_seconds": round(time.process_time() - cpu, 3),
             "first_failure_seconds": round(first_failure[0], 3) if first_failure else None,
@@ -65,10 +70,11 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
     verdicts = [_verdict(m, [c for c in cells if c["mutant"] == m.name], property_ids) for m in mutants]
     backends = []
     for spec in available_bundled() if backend_specs is None else backend_specs:
-        name, props, _ = run_isolated(spec, property_ids, profile=profile_name,
-                                      on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
-        backends.append({"name": name, "spec": spec, "passed": certified([PropertyResult(**p) for p in props]),
-                         "properties": props})
+        backend = run_isolated(spec, property_ids, profile=profile_name,
+                               on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
+        verdict = judge(backend.results, backend.capabilities)
+        backends.append({"name": backend.name, "spec": spec, "passed": verdict.status == CERTIFIED,
+                         "verdict": verdict.label, "properties": [r.to_dict() for r in backend.results]})
     kill_times = [v["seconds"] for v in verdicts if v["seconds"] is not None]
     cpu_times = [v["cpu_seconds"] for v in verdicts if v["cpu_seconds"] is not None]
     return {
@@ -92,7 +98,7 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
 
 
 def _backend_cell(name, result):
-    return {"mutant": f"(correct) {name}", "property": result["id"], "cell": result["status"], "seconds": result["seconds"]}
+    return {"mutant": f"(correct) {name}", "property": result.id, "cell": result.status, "seconds": result.seconds}
 
 
 def _verdict(mutant, cells, property_ids):

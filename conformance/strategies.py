@@ -1,77 +1,128 @@
-"""Hypothesis strategies: GPT-2 configs, generated weights, token batches. All shrink toward small."""
-from dataclasses import dataclass
+"""Hypothesis strategies: GPT-2 configs, generated weights, token batches. All shrink toward small.
+
+Where cases come from is passed explicitly as a Space: the size classes to draw from, the backend's
+declared Scope (cases never leave it), or fixed weights (--checkpoint), on which only tokens are drawn.
+"""
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conformance.backends.protocol import Scope
 from conformance.weights import SCALES, random_params
 from reference.params import HParams
 
 MAX_SEED = 2**32 - 1
-MAX_BATCH = 4
 MAX_FIXED_LENGTH = 128  # on fixed weights (--checkpoint) sequences stay as long as generated ones at most
 
-_fixed = None  # (label, Params) that every case uses instead of generated weights, when configured
-_pool = None  # the architectures cases draw from instead of any (see ARCHITECTURES), when configured
+
+@dataclass(frozen=True)
+class Size:
+    """One size class of cases: inclusive ranges of each hparam, the batch, and the sequence length
+    (max_seq None: up to n_ctx). `weight` is its share of the draws; the dimensions named in `top` (and
+    "seq" for the sequence length) are drawn from the top of their range down, since reaching there is
+    what the class is for (Hypothesis otherwise favours small integers)."""
+
+    n_layer: tuple
+    n_head: tuple
+    head_dim: tuple
+    n_vocab: tuple
+    n_ctx: tuple
+    batch: tuple
+    max_seq: int | None = None
+    weight: int = 1
+    top: tuple = ()
+
+    @classmethod
+    def of(cls, hp, batch=(1, 4), max_seq=None, weight=1):
+        """The size class of exactly one architecture."""
+        return cls(n_layer=(hp.n_layer,) * 2, n_head=(hp.n_head,) * 2, head_dim=(hp.head_dim,) * 2,
+                   n_vocab=(hp.n_vocab,) * 2, n_ctx=(hp.n_ctx,) * 2, batch=batch, max_seq=max_seq, weight=weight)
+
+    def within(self, scope, min_length=1, **bounds):
+        """This size class cut to the scope, the property's bounds and min_length; None if nothing is left."""
+        limits = {"n_layer": (1, scope.max_n_layer), "n_head": (1, scope.max_n_head),
+                  "head_dim": (scope.min_head_dim, scope.max_head_dim), "n_vocab": (1, scope.max_n_vocab),
+                  "n_ctx": (min_length, scope.max_n_ctx), "batch": (1, scope.max_batch)}
+        cut = {}
+        for name, (lo, hi) in limits.items():
+            lo, hi = max(lo, getattr(self, name)[0]), min(x for x in (hi, getattr(self, name)[1]) if x is not None)
+            if name in bounds:
+                lo, hi = max(lo, bounds[name][0]), min(hi, bounds[name][1])
+            if lo > hi:
+                return None
+            cut[name] = (lo, hi)
+        if self.max_seq is not None and self.max_seq < min_length:
+            return None
+        return replace(self, **cut)
+
+    def draw(self, name, lo, hi):
+        """An integer of [lo, hi], from the top down for the dimensions in `top`."""
+        return st.integers(0, hi - lo).map(lambda k: hi - k) if name in self.top else st.integers(lo, hi)
+
+    def hparams(self):
+        def ints(name):
+            return self.draw(name, *getattr(self, name))
+
+        return st.builds(lambda n_layer, n_head, head_dim, n_vocab, n_ctx: HParams(
+            n_vocab=n_vocab, n_ctx=n_ctx, n_embd=n_head * head_dim, n_head=n_head, n_layer=n_layer),
+            ints("n_layer"), ints("n_head"), ints("head_dim"), ints("n_vocab"), ints("n_ctx"))
+
+
+GPT2_SMALL_LAYER = HParams(n_vocab=50257, n_ctx=1024, n_embd=768, n_head=12, n_layer=1)
+
+# Most examples are small: fast, and where Hypothesis shrinks to. About one in eight reaches one of
+# GPT-2's real dimensions, where real kernels take other code paths (head_dim 64 specialisations:
+# flash-attention#2623; SDPA and flash tiles and long-sequence blocking up to n_ctx 1024; the
+# 50257-entry vocabulary, which no power of two divides; depth; batch), each kept narrow in its other
+# dimensions so that width x depth x length, and so the cost of an example, stays near a small one's.
+# GPT-2 small's own layers (n_embd 768, 12 heads, the full vocabulary) are the costliest (seconds an
+# example): a few per certifying run.
+SIZES = (
+    Size(n_layer=(1, 4), n_head=(1, 8), head_dim=(1, 32), n_vocab=(2, 512), n_ctx=(1, 128), batch=(1, 4), weight=120),
+    Size(n_layer=(1, 2), n_head=(1, 4), head_dim=(64, 64), n_vocab=(2, 512), n_ctx=(1, 128), batch=(1, 2), weight=3),
+    Size(n_layer=(1, 2), n_head=(1, 2), head_dim=(128, 128), n_vocab=(2, 512), n_ctx=(1, 128), batch=(1, 2), weight=2),
+    Size(n_layer=(1, 2), n_head=(1, 4), head_dim=(1, 16), n_vocab=(2, 256), n_ctx=(129, 1024), batch=(1, 2), weight=3,
+         top=("n_ctx", "seq")),
+    Size(n_layer=(1, 2), n_head=(1, 2), head_dim=(1, 16), n_vocab=(513, 50257), n_ctx=(1, 32), batch=(1, 2), weight=3,
+         top=("n_vocab",)),
+    Size(n_layer=(5, 12), n_head=(1, 4), head_dim=(1, 8), n_vocab=(2, 64), n_ctx=(1, 32), batch=(1, 2), weight=2,
+         top=("n_layer",)),
+    Size(n_layer=(1, 2), n_head=(1, 4), head_dim=(1, 8), n_vocab=(2, 64), n_ctx=(1, 32), batch=(5, 8), weight=2,
+         top=("batch",)),
+    Size(n_layer=(1, 2), n_head=(12, 12), head_dim=(64, 64), n_vocab=(50257, 50257), n_ctx=(1024, 1024),
+         batch=(1, 1), max_seq=64, weight=1),
+)
 
 # For backends that compile or export a graph per architecture (Capabilities.compiles_per_architecture):
 # at seconds per new architecture (torch.compile 15-45 s, an ONNX export ~5 s, measured) free
 # architectures would make a property run take hours, so their cases draw one of these and vary the
 # weights, scales and tokens freely. Smallest first, which is where Hypothesis shrinks to. Between them:
-# one and several heads and layers, head_dim 1 excluded (llama.cpp declines it), odd sizes, and the
-# largest the free strategy draws.
+# one and several heads and layers, odd sizes, the largest the small size class draws, head_dim 64 at
+# a long n_ctx, and one layer of GPT-2 small.
 ARCHITECTURES = (
-    HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1),
-    HParams(n_vocab=53, n_ctx=32, n_embd=12, n_head=1, n_layer=2),
-    HParams(n_vocab=97, n_ctx=40, n_embd=48, n_head=6, n_layer=3),
-    HParams(n_vocab=512, n_ctx=128, n_embd=256, n_head=8, n_layer=4),
+    Size.of(HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1), weight=6),
+    Size.of(HParams(n_vocab=53, n_ctx=32, n_embd=12, n_head=1, n_layer=2), weight=6),
+    Size.of(HParams(n_vocab=97, n_ctx=40, n_embd=48, n_head=6, n_layer=3), weight=6),
+    Size.of(HParams(n_vocab=512, n_ctx=128, n_embd=256, n_head=8, n_layer=4), weight=4),
+    Size.of(HParams(n_vocab=300, n_ctx=1024, n_embd=128, n_head=2, n_layer=1), batch=(1, 2), weight=2),
+    Size.of(GPT2_SMALL_LAYER, batch=(1, 1), max_seq=64, weight=1),
 )
 
 
-def use_weights(params, label=None):
-    """From now on every case runs on these weights and draws only its tokens (the --checkpoint mode);
-    None goes back to generated weights."""
-    global _fixed
-    _fixed = None if params is None else (label, params)
+@dataclass(frozen=True)
+class Space:
+    """Where a property's cases come from: `sizes` to draw from inside the backend's `scope`, or `fixed`
+    weights ((label, Params): only tokens are drawn)."""
 
+    sizes: tuple = SIZES
+    scope: Scope = Scope()
+    fixed: tuple | None = field(default=None, compare=False)
 
-def use_checkpoint(path):
-    """use_weights with an official or Hugging Face checkpoint directory (InvalidParams if it is not one)."""
-    from conformance import checkpoints
-
-    use_weights(checkpoints.load(path), str(path))
-
-
-def use_architectures(pool):
-    """From now on cases draw their architecture from pool (None: any architecture)."""
-    global _pool
-    _pool = None if pool is None else tuple(pool)
-
-
-def fixed_weights():
-    """(label, Params) configured by use_weights, or None when weights are generated."""
-    return _fixed
-
-
-@st.composite
-def hparams(draw, n_layer=(1, 4), n_head=(1, 8), head_dim=(1, 32), n_vocab=(2, 512), n_ctx=(1, 128)):
-    heads = draw(st.integers(*n_head))
-    return HParams(
-        n_layer=draw(st.integers(*n_layer)),
-        n_head=heads,
-        n_embd=heads * draw(st.integers(*head_dim)),
-        n_vocab=draw(st.integers(*n_vocab)),
-        n_ctx=draw(st.integers(*n_ctx)),
-    )
-
-
-def tokens(hp, batch=(1, MAX_BATCH), length=(1, None)):
-    """int64 [batch, seq] with 1 <= seq <= n_ctx (or the given bounds)."""
-    lo, hi = length
-    hi = hp.n_ctx if hi is None else min(hi, hp.n_ctx)
-    shape = st.tuples(st.integers(*batch), st.integers(lo, hi))
-    return shape.flatmap(lambda s: hnp.arrays(np.int64, s, elements=st.integers(0, hp.n_vocab - 1)))
+    @classmethod
+    def for_backend(cls, capabilities, fixed=None):
+        return cls(ARCHITECTURES if capabilities.compiles_per_architecture else SIZES, capabilities.scope, fixed)
 
 
 @dataclass(frozen=True)
@@ -93,40 +144,57 @@ class Case:
 
 @dataclass(frozen=True)
 class FixedCase:
-    """A token batch for the configured fixed weights; repr() names the weights."""
+    """A token batch for fixed weights; repr() names the weights."""
 
-    weights: str
+    weights: str  # the checkpoint directory
     tokens: np.ndarray
+    fixed_params: object = field(repr=False, compare=False, default=None, metadata={"saved": False})
 
     @property
     def hparams(self):
-        return _fixed[1].hparams
+        return self.params().hparams
 
     def params(self):
-        return _fixed[1]
+        if self.fixed_params is None:  # replayed from a file, which names the weights by their directory
+            from conformance import checkpoints
+
+            object.__setattr__(self, "fixed_params", checkpoints.load(self.weights))
+        return self.fixed_params
 
     def __repr__(self):
         return f"FixedCase(weights={self.weights!r}, tokens=np.array({self.tokens.tolist()}))"
 
 
-@st.composite
-def cases(draw, min_length=1, scales=tuple(SCALES), **hparams_bounds):
-    if _fixed is not None:
-        label, params = _fixed
-        return FixedCase(label, draw(tokens(params.hparams, length=(min_length, MAX_FIXED_LENGTH))))
-    hparams_bounds.setdefault("n_ctx", (min_length, 128))
-    hp = draw(hparams(**hparams_bounds) if _pool is None else st.sampled_from(_within(_pool, hparams_bounds)))
-    return Case(
-        hparams=hp,
-        seed=draw(st.integers(0, MAX_SEED)),
-        scale=draw(st.sampled_from(scales)),
-        tokens=draw(tokens(hp, length=(min_length, None))),
-    )
+def cases(space, min_length=1, scales=tuple(SCALES), **bounds):
+    """A Case (or FixedCase) of `space` with at least min_length tokens; bounds, such as n_ctx=(1, 32),
+    narrow the size classes (a class they exclude is not drawn)."""
+    if space.fixed is not None:
+        label, params = space.fixed
+        hp = params.hparams
+        return tokens(hp, batch=(1, min(4, space.scope.max_batch or 4)), length=(min_length, MAX_FIXED_LENGTH)).map(
+            lambda t: FixedCase(label, t, params))
+    sizes = [s for s in (size.within(space.scope, min_length, **bounds) for size in space.sizes) if s is not None]
+    if not sizes:
+        raise ValueError(f"no size class lies within {bounds} and the scope {space.scope}")
+    # Repeated entries give each class its weight; the first (the smallest) is where Hypothesis shrinks to.
+    size = st.sampled_from([s for s in sizes for _ in range(s.weight)])
+    return size.flatmap(lambda s: s.hparams().flatmap(lambda hp: st.builds(
+        Case, st.just(hp), st.integers(0, MAX_SEED), st.sampled_from(scales),
+        tokens(hp, batch=s.batch, length=(min_length, s.max_seq), size=s))))
 
 
-def _within(pool, bounds):
-    """The architectures of pool within the bounds that hparams() would draw from."""
-    fits = [hp for hp in pool if all(lo <= getattr(hp, k) <= hi for k, (lo, hi) in bounds.items())]
-    if not fits:
-        raise ValueError(f"no architecture of the pool lies within {bounds}")
-    return fits
+def tokens(hp, batch=(1, 4), length=(1, None), size=None):
+    """int64 [batch, seq] with 1 <= seq <= n_ctx (or the given bounds), its shape drawn as `size` says."""
+    lo, hi = length
+    hi = hp.n_ctx if hi is None else min(hi, hp.n_ctx)
+    size = size or Size(*(None,) * 6)
+    shape = st.tuples(size.draw("batch", *batch), size.draw("seq", lo, hi))
+    return shape.flatmap(lambda s: hnp.arrays(np.int64, s, elements=st.integers(0, hp.n_vocab - 1)))
+
+
+def drawn_sizes(case):
+    """{dimension: value} of a drawn case, for the certificate's record of the ranges drawn."""
+    hp, (batch, seq) = case.hparams, case.tokens.shape
+    return {"n_vocab": hp.n_vocab, "n_ctx": hp.n_ctx, "n_embd": hp.n_embd, "n_head": hp.n_head,
+            "head_dim": hp.head_dim, "n_layer": hp.n_layer, "batch": batch, "seq": seq}
+

@@ -27,12 +27,9 @@ SAFETY = 16 leaves a margin of 6x over the worst ratio seen. The floor covers ex
 accidentally tiny: two correct results may differ by a few ulps of the largest logit.
 Bugs sit far above this: an exact-erf GELU moves logits by ~1e-4 where e32 ~ 1e-6.
 
-Half precision (the dtype tiers, float16 and bfloat16) uses the same formula with u = 2**-11 and
-2**-8. The first-order model holds where rounding stays a small perturbation of the attention
-scores, u * |score| << 1. Measured on transformers SDPA (25 examples per scale and dtype, 200 in all):
-error / (e32 * u / u32) has median ~0.2 (parts run in float32) and maximum 8.9 (float16) and 1.4
-(bfloat16) at the scales unit, tiny and large, inside SAFETY = 16. At the scale huge (scores ~1e4)
-u * |score| is 5 (float16) to 40 (bfloat16): rounding reorders near-tied scores, the error is no longer
+Half precision (float16 and bfloat16, u = 2**-11 and 2**-8) scales e32 by u / u32 too. The
+first-order model holds where rounding stays a small perturbation of the attention scores,
+u * |score| << 1. At the scale huge (scores ~1e4) u * |score| is 5 (float16) to 40 (bfloat16): rounding reorders near-tied scores, the error is no longer
 linear in u, and the ratio reached 33. So a tier checks the scales unit, tiny and large; what holds at
 huge in every dtype (finite logits, causality) is the finite_outputs property's, in the first dtype.
 (float16 also overflows there: scores beyond 65504, and the official -1e10 mask constant itself.)
@@ -43,7 +40,14 @@ variance near eps and amplifies float16's rounding of the embeddings to 1e-2, wh
 of x1 - x2 = -0.009 at the second block's LayerNorm (over n_embd = 2 nearly a step function) and moves
 the logits by 7, while e32 * u / u32 stays ~0.2. So a tier also measures the
 reference that stores every step's result in the tier's format (tier_error, computed in float32 with
-each LayerNorm, Conv1D, GELU and softmax output rounded) and takes the larger estimate.
+each LayerNorm, Conv1D, GELU and softmax output rounded) and takes the larger estimate:
+
+    tolerance = max(SAFETY_HALF * max(e32 * u / u32, e_tier),  FLOOR_ULPS * u * max|l_ref64|)
+
+Measured (1,600 examples of the scales unit, tiny and large): transformers eager and SDPA in float16
+and bfloat16 err by at most 1.03 times that estimate (median 0.27), the reference storing every step
+in the format by at most 0.93 (it is one of e_tier's own samples). SAFETY_HALF = 4 leaves a margin of
+3.9. A float32 model with ReLU in place of GELU that declares bfloat16 errs by 1.9 times it at the median, up to 75.
 """
 from contextlib import ExitStack
 from unittest import mock
@@ -56,6 +60,7 @@ from conformance.weights import SCALES
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 SAFETY = 16.0
+SAFETY_HALF = 4.0
 FLOOR_ULPS = 4.0
 SAMPLES = 4
 
@@ -107,7 +112,9 @@ def logits_tolerance(ref64, e32, dtype, e_tier=0.0):
     """Tolerance for max |logits - ref64| of a backend computing in `dtype` (e_tier: tier_error, for half
     precision)."""
     u = UNIT_ROUNDOFF[dtype]
-    return max(SAFETY * e32 * u / UNIT_ROUNDOFF["float32"], SAFETY * e_tier, FLOOR_ULPS * u * float(np.abs(ref64).max()))
+    linear = e32 * u / UNIT_ROUNDOFF["float32"]
+    estimate = SAFETY * linear if u <= UNIT_ROUNDOFF["float32"] else SAFETY_HALF * max(linear, e_tier)
+    return max(estimate, FLOOR_ULPS * u * float(np.abs(ref64).max()))
 
 
 def loss_tolerance(logits_tol, n_vocab, dtype):
@@ -132,3 +139,17 @@ def max_abs_err(a, b):
 
 def _as(past, dtype):
     return None if past is None else past.astype(dtype)
+
+
+# The systematic criterion: a bug that moves every example's logits by a few e32 stays under each
+# example's tolerance, but not under a bound on the typical ratio. docs/systematic.md derives the bound
+# from what every bundled backend measures, and shows which perturbations it catches.
+SYSTEMATIC_BOUND = 0.2
+SYSTEMATIC_MIN_EXAMPLES = 9  # official_logits' nine golden cases are the fewest a property runs
+
+
+def median_ratio(samples):
+    """Median of error / tolerance over the examples ([error, tolerance] each) that have a tolerance, or
+    None where there are fewer than SYSTEMATIC_MIN_EXAMPLES of them (too few for a statistic)."""
+    ratios = [e / t for e, t in samples if t > 0]
+    return float(np.median(ratios)) if len(ratios) >= SYSTEMATIC_MIN_EXAMPLES else None

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+IMPORT = "import"  # resolving the spec: importing and constructing the backend
 ESSENTIALS = "essentials"  # the check before any property: load canonical params, forward, logits shape
 
 
@@ -20,41 +21,52 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from conformance import contract, profiles, replay, strategies
     from conformance.backends import BackendError, resolve
-    from conformance.properties import REGISTRY
-    from conformance.runner import blocked, essentials, run_property
 
+    emit(event="start", property=IMPORT)
     try:
         backend = resolve(request["spec"])
     except BackendError as e:
         emit(event="fatal", message=str(e))
         return
-    if request.get("checkpoint"):
-        strategies.use_checkpoint(request["checkpoint"])  # the parent has already validated it
-    emit(event="backend", name=backend.name)
-    failed = None
+    emit(event="backend", name=backend.name, capabilities=backend.capabilities.to_dict())
     if request["properties"]:
-        emit(event="start", property=ESSENTIALS)
-        failed = essentials(backend)
+        run_properties(backend, request, emit)
+    for name in request.get("probes", ()):
+        from conformance import contract
+
+        emit(event="probe", input=name)
+        contract.probe(backend, name, lambda name, field, value: emit(event="probed", input=name, field=field, value=value))
+
+
+def run_properties(backend, request, emit):
+    from conformance import checkpoints, expectations, profiles, replay, strategies
+    from conformance.properties import REGISTRY
+    from conformance.runner import blocked, essentials, run_property
+
+    emit(event="start", property=ESSENTIALS)
+    failed = essentials(backend)
+    fixed = None
+    if request.get("checkpoint"):  # the parent has already validated it
+        fixed = (request["checkpoint"], checkpoints.load(request["checkpoint"]))
+    space = strategies.Space.for_backend(backend.capabilities, fixed)
+    files = [expectations.load(path) for path in request.get("expectations", ())]
+    expected = expectations.entries_for(files, backend.name, request["spec"])
     for pid in request["properties"]:
         if failed:
             emit(event="result", result=blocked(REGISTRY[pid], failed[1], failed[0]).to_dict())
             continue
         emit(event="start", property=pid)
-        result = run_property(REGISTRY[pid], backend, profile=profiles.get(request["profile"]),
-                              max_examples=request.get("max_examples"), seed=request.get("seed"),
+        result = run_property(REGISTRY[pid], backend, settings=profiles.get(request["profile"]), space=space,
+                              expected=expected, max_examples=request.get("max_examples"), seed=request.get("seed"),
                               on_example=lambda n: emit(event="example", n=n))
         if result.failing_draws is not None and request.get("save_dir"):
             try:
                 path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
-                result.reproduction = f"gpt2-conformance replay {path} --backend {request['spec']}"
+                result.reproduction = replay.command(path, request["spec"])
             except (replay.ReplayError, OSError) as e:
                 result.message += f"\n(the failing example could not be saved: {e})"
         emit(event="result", result=result.to_dict())
-    for name in request.get("probes", ()):
-        emit(event="probe", input=name)
-        contract.probe(backend, name, lambda name, field, value: emit(event="probed", input=name, field=field, value=value))
 
 
 if __name__ == "__main__":

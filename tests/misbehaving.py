@@ -54,6 +54,18 @@ def _anything_goes(model, tokens):
     return np.zeros((*np.shape(tokens), 7)), None  # never checks its input (7: the contract probe's n_vocab)
 
 
+def _bare_logits(model, tokens):
+    return ReferenceModel.forward(model, tokens)[0]
+
+
+def _half_logits(model, tokens):
+    return ReferenceModel.forward(model, tokens)[0].astype(np.float16), None
+
+
+class NoCache(Misbehaving):
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float64",))
+
+
 hangs = Misbehaving("hangs", _hang)
 aborts = Misbehaving("aborts", _abort)
 raises = Misbehaving("raises", _raise)
@@ -61,3 +73,9 @@ slow = Misbehaving("slow", _slow)
 wrong_shape = Misbehaving("wrong-shape", _wrong_shape)
 int_logits = Misbehaving("int-logits", _int_logits)
 anything_goes = Misbehaving("anything-goes", _anything_goes)
+bare_logits = Misbehaving("bare-logits", _bare_logits)
+half_logits = Misbehaving("half-logits", _half_logits)
+no_cache = NoCache("no-cache", lambda model, tokens: (ReferenceModel.forward(model, tokens)[0], None))
+unnamed = Misbehaving(42, _raise)
+dict_capabilities = Misbehaving("dict-capabilities", _raise)
+dict_capabilities.capabilities = {"past": False}

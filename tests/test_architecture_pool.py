@@ -7,6 +7,10 @@ from hypothesis import settings
 
 from conformance import strategies
 from conformance.backends.reference import ReferenceBackend
+from reference import HParams
+
+POOL = {HParams(n_vocab=s.n_vocab[0], n_ctx=s.n_ctx[0], n_embd=s.n_head[0] * s.head_dim[0], n_head=s.n_head[0],
+                n_layer=s.n_layer[0]) for s in strategies.ARCHITECTURES}
 from conformance.profiles import PROFILES
 from conformance.properties import REGISTRY
 from conformance.runner import run_property
@@ -29,13 +33,17 @@ class Compiles(ReferenceBackend):
 @pytest.mark.parametrize("pid", [p for p in REGISTRY if "[" not in p and p not in ("official_logits", "known_answers")])
 def test_every_property_draws_only_pool_architectures(pid):
     backend = Compiles()
-    result = run_property(REGISTRY[pid], backend, profile=settings(PROFILES["ci"], max_examples=15))
+    result = run_property(REGISTRY[pid], backend, settings=settings(PROFILES["ci"], max_examples=15))
     assert result.status == "passed", result.message
-    assert backend.seen and backend.seen <= set(strategies.ARCHITECTURES)
+    assert backend.seen and backend.seen <= POOL
 
 
 def test_a_backend_without_the_capability_draws_freely():
     backend = Compiles()
     backend.capabilities = ReferenceBackend.capabilities
-    run_property(REGISTRY["determinism"], backend, profile=settings(PROFILES["ci"], max_examples=15))
-    assert not backend.seen <= set(strategies.ARCHITECTURES)
+    run_property(REGISTRY["determinism"], backend, settings=settings(PROFILES["ci"], max_examples=15))
+    assert not backend.seen <= POOL
+
+
+def test_the_pool_holds_one_layer_of_gpt2_small():
+    assert strategies.GPT2_SMALL_LAYER in POOL

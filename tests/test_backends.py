@@ -23,9 +23,13 @@ def test_resolve_bundled_and_module_attr():
 
 @pytest.mark.parametrize("spec,message", [
     ("no-such-backend", "unknown backend 'no-such-backend': use one of"),
-    ("no_such_module:x", "cannot be imported"),
+    ("no_such_module:x", "cannot be imported: ModuleNotFoundError"),
     ("conformance.mutants:no_such_attr", "has no attribute 'no_such_attr'"),
     ("tests.misbehaving:_hang", "lacks name, capabilities, load"),
+    ("tests.misbehaving:unnamed", "has name 42: a backend's name must be a non-empty string"),
+    ("tests.misbehaving:dict_capabilities", "has capabilities of type dict"),
+    ("tests.misbehaving_import:backend", "cannot be imported: RuntimeError: CUDA driver not found"),
+    ("", "a backend spec must be a non-empty string"),
 ])
 def test_resolve_errors_say_what_is_wrong(spec, message):
     with pytest.raises(BackendError, match=message):
@@ -34,6 +38,16 @@ def test_resolve_errors_say_what_is_wrong(spec, message):
 
 def test_availability_lists_every_bundled_backend():
     assert [name for name, _, _ in availability()][: len(BUNDLED)] == list(BUNDLED)
+    assert not set(available_bundled()) & {name for name, b in BUNDLED.items() if b.opt_in}
+
+
+def test_what_a_backend_returns_is_copied_before_its_next_call():
+    from conformance.mutants import MUTANTS
+
+    model = guarded_load(MUTANTS["nondeterministic_reused_buffer"], random_params(HP, 0))
+    first, _ = model.forward(np.array([[1, 2]]))
+    second, _ = model.forward(np.array([[1, 2]]))
+    assert not np.shares_memory(first, second) and not np.array_equal(first, second)
 
 
 @pytest.mark.parametrize("spec", available_bundled())
@@ -50,9 +64,12 @@ def test_guard_rejects_bad_tokens_before_the_backend_sees_them(spec):
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("tests.misbehaving:raises", "raises raised ValueError: CUDA error"),
+    ("tests.misbehaving:raises", "raises forward raised ValueError: CUDA error"),
     ("tests.misbehaving:wrong_shape", r"returned logits of shape \(1, 2, 6\), expected \(1, 2, 7\)"),
     ("tests.misbehaving:int_logits", "returned logits of dtype int64, expected float"),
+    ("tests.misbehaving:bare_logits", r"forward returned a ndarray of shape \(1, 2, 7\), not a \(logits, cache\) pair"),
+    ("tests.misbehaving:half_logits", "returned float16 logits from a model loaded in float64"),
+    ("tests.misbehaving:no_cache", "declares past but returned no cache"),
 ])
 def test_guard_turns_broken_outputs_into_backend_errors(spec, message):
     model = guarded_load(resolve(spec), random_params(HP, 0))
@@ -62,7 +79,7 @@ def test_guard_turns_broken_outputs_into_backend_errors(spec, message):
 
 def test_results_count_the_seconds_spent_inside_the_backend():
     result = run_property(REGISTRY["determinism"], resolve("tests.misbehaving:slow"),
-                          profile=settings(profiles.get("ci"), max_examples=3))
+                          settings=settings(profiles.get("ci"), max_examples=3))
     assert result.status == "passed" and result.examples >= 3
     # two forward calls per example, each sleeping SLOW_SECONDS inside the backend
     assert 2 * result.examples * SLOW_SECONDS <= result.forward_seconds

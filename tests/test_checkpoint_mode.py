@@ -18,13 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 HP = HParams(n_vocab=23, n_ctx=9, n_embd=8, n_head=2, n_layer=2)
 
 
-@pytest.fixture
-def fixed_weights():
-    """Restores generated weights after a test that fixes them."""
-    yield strategies.use_weights
-    strategies.use_weights(None)
-
-
 @pytest.fixture(scope="module", params=["official", "hf"])
 def checkpoint_dir(request, tmp_path_factory):
     params = random_params(HP, 5).astype(np.float32)
@@ -41,12 +34,20 @@ def certify(tmp_path, *args):
 def test_certify_runs_the_properties_on_the_checkpoint(tmp_path, checkpoint_dir):
     proc = certify(tmp_path, "--checkpoint", str(checkpoint_dir), "--property", "causal_masking",
                    "--property", "known_answers", "--max-examples", "5")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # everything that ran held, in a partial run
     cert = json.loads((tmp_path / "out" / "certificate.json").read_text())
     assert cert["checkpoint"] == str(checkpoint_dir)
     causal, known = cert["backends"][0]["properties"]
     assert causal["status"] == "passed" and causal["examples"] == 5
     assert known["status"] == "skipped" and "are not GPT-2 124M" in known["message"]
+
+
+def test_a_file_or_a_missing_directory_is_named(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"")
+    proc = certify(tmp_path, "--checkpoint", str(tmp_path / "weights.bin"))
+    assert proc.returncode == 2 and "is a file: give the directory that holds the checkpoint" in proc.stderr
+    proc = certify(tmp_path, "--checkpoint", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
 def test_a_malformed_checkpoint_is_rejected_with_the_reason(tmp_path, checkpoint_dir):
@@ -59,25 +60,25 @@ def test_a_malformed_checkpoint_is_rejected_with_the_reason(tmp_path, checkpoint
 
 
 def test_pytest_runs_the_properties_on_the_checkpoint(checkpoint_dir, tmp_path):
-    args = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_properties.py",
-            "--backend", "reference", "-k", "reference_logits or known_answers"]
-    proc = subprocess.run(args + ["--checkpoint", str(checkpoint_dir)], cwd=ROOT, capture_output=True, text=True)
+    args = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/data",
+            "--gpt2-backend", "reference", "-k", "reference_logits or known_answers"]
+    proc = subprocess.run(args + ["--gpt2-checkpoint", str(checkpoint_dir)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
     # reference_logits passes; known_answers and the half-precision tiers (the reference is float64) skip
     assert "1 passed, 3 skipped" in proc.stdout and "not GPT-2 124M" in proc.stdout
-    proc = subprocess.run(args + ["--checkpoint", str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode != 0 and "--checkpoint:" in proc.stderr and "does not exist" in proc.stderr
+    proc = subprocess.run(args + ["--gpt2-checkpoint", str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "--gpt2-checkpoint:" in proc.stderr and "does not exist" in proc.stderr
 
 
-def test_cases_draw_only_tokens_on_fixed_weights(fixed_weights):
+def test_cases_draw_only_tokens_on_fixed_weights():
     params = random_params(HP, 3)
-    fixed_weights(params, "a test's weights")
+    space = strategies.Space(fixed=("a test's weights", params))
     from hypothesis import given, settings
 
     seen = []
 
     @settings(max_examples=10, database=None)
-    @given(strategies.cases(min_length=2))
+    @given(strategies.cases(space, min_length=2))
     def draw(case):
         assert case.params() is params and case.hparams == HP
         assert 2 <= case.tokens.shape[1] <= HP.n_ctx and case.tokens.max() < HP.n_vocab
@@ -89,12 +90,13 @@ def test_cases_draw_only_tokens_on_fixed_weights(fixed_weights):
 
 
 def test_known_answers_are_skipped_without_a_checkpoint():
-    result = run_property(REGISTRY["known_answers"], resolve("reference"), profile=profiles.get("ci"))
+    result = run_property(REGISTRY["known_answers"], resolve("reference"), settings=profiles.get("ci"))
     assert result.status == "skipped" and "--checkpoint DIR" in result.message
 
 
-def test_known_answers_fail_on_wrong_weights_of_the_124m_shape(fixed_weights):
+def test_known_answers_fail_on_wrong_weights_of_the_124m_shape():
     # The golden GPT-2 small shape case: the exact 124M shapes, generated (so wrong) weights.
-    fixed_weights(golden.load("gpt2_small_shape").params, "generated weights of the 124M shape")
-    result = run_property(REGISTRY["known_answers"], resolve("reference"), profile=profiles.get("ci"), dtype="float32")
+    space = strategies.Space(fixed=("generated weights of the 124M shape", golden.load("gpt2_small_shape").params))
+    result = run_property(REGISTRY["known_answers"], resolve("reference"), settings=profiles.get("ci"), space=space,
+                          dtype="float32")
     assert result.status == "failed" and "greedy tokens differ from the published continuation" in result.message

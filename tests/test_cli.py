@@ -27,9 +27,10 @@ def test_backends_command():
 def test_an_outside_adapter_certifies(tmp_path):
     pytest.importorskip("torch")
     proc, cert = certify(tmp_path, "--backend", "examples.my_torch_gpt2:backend", "--max-examples", "20")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # fewer examples than the profile's: partial
     (backend,) = cert["backends"]
-    assert backend["name"] == "my-torch-gpt2" and backend["passed"]
+    assert backend["name"] == "my-torch-gpt2" and backend["verdict"]["status"] == "partial"
+    assert cert["partial"] == ["20 examples per property, below the profile's 50"] and not cert["passed"]
     # without past, padding or half precision the example skips kv_cache, batch_padding and the dtype tiers;
     # known_answers needs GPT-2 124M weights; official_logits runs each golden case once
     ran = [p for p in backend["properties"] if p["status"] != "skipped"]
@@ -41,6 +42,7 @@ def test_an_outside_adapter_certifies(tmp_path):
     assert {"suite_version", "seed", "profile", "environment"} <= set(cert)
     assert (tmp_path / "junit.xml").read_text().count("<testcase") == len(REGISTRY)
     assert backend["input_contract"]["id_ge_n_vocab"]["guard"].startswith("rejected: InvalidInput")
+    assert "PARTIAL" in (tmp_path / "report.md").read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("mutant,prop", [("mask_added_1e4", "causal_masking"),
@@ -49,7 +51,7 @@ def test_an_outside_adapter_certifies(tmp_path):
                                          ("top_left_mask_after_past", "kv_cache")])  # kv_cache draws a set
 def test_a_broken_backend_fails_with_a_counterexample(tmp_path, mutant, prop):
     proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", prop)
-    assert proc.returncode == 1
+    assert proc.returncode == 1  # a failure, in a partial run too
     (result,) = cert["backends"][0]["properties"]
     assert result["status"] == "failed" and "Case(hparams=HParams(" in result["counterexample"]
     assert f"{mutant} / {prop}" in proc.stdout and "counterexample:" in proc.stdout
@@ -66,7 +68,7 @@ def test_hanging_crashing_and_raising_backends_cost_only_themselves(tmp_path):
                          "--property", "reference_logits", "--property", "determinism", "--timeout", "6")
     assert proc.returncode == 1
     by_name = {b["name"]: b for b in cert["backends"]}
-    assert "no result within 6" in by_name["hangs"]["properties"][0]["message"]
+    assert "no result within 6 s" in by_name["hangs"]["properties"][0]["message"]
     assert "signal SIGABRT" in by_name["aborts"]["properties"][0]["message"]
     assert "CUDA error" in by_name["raises"]["properties"][0]["message"]
     for name in ("hangs", "aborts", "raises"):  # each fails the essentials check: one cause, not one per property
@@ -77,6 +79,31 @@ def test_unknown_backend_is_an_error_not_a_crash(tmp_path):
     proc, cert = certify(tmp_path, "--backend", "nope:nothing", "--property", "determinism")
     assert proc.returncode == 1
     assert "cannot be imported" in cert["backends"][0]["properties"][0]["message"]
+
+
+def test_a_backend_that_fails_to_import_is_blocked_by_that_one_cause_within_seconds(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    started = []
+    popen = sp.Popen
+    monkeypatch.setattr(sp, "Popen", lambda *a, **k: started.append(a) or popen(*a, **k))
+    from conformance.isolation import run_isolated
+
+    run = run_isolated("tests.misbehaving_import:backend", list(REGISTRY), profile="ci", contract=True)
+    assert len(started) == 1  # one worker, not one per property
+    assert {r.status for r in run.results} == {"blocked"}
+    assert {r.message for r in run.results} == {"blocked: the backend fails the essentials check (backend "
+                                                 "'tests.misbehaving_import:backend' cannot be imported: RuntimeError: "
+                                                 "CUDA driver not found)"}
+    assert {record["outcome"] for record in run.contract.values()} == {"not probed"}
+
+
+def test_a_backend_that_hangs_at_import_costs_one_timeout(tmp_path):
+    proc, cert = certify(tmp_path, "--backend", "tests.misbehaving_hang_at_import:backend", "--timeout", "3")
+    assert proc.returncode == 1
+    (backend,) = cert["backends"]
+    assert {p["status"] for p in backend["properties"]} == {"blocked"}
+    assert "no result within 3 s" in backend["properties"][0]["message"]
 
 
 def test_selftest_writes_the_kill_matrix(tmp_path):

@@ -13,7 +13,7 @@ OWN_OUTCOMES = {("openai-tf", "empty"): "returns", ("openai-tf", "float_tokens")
 
 def probe_isolated(spec, timeout=300):
     """The input contract alone, as certify records it after the properties."""
-    return run_isolated(spec, [], profile="ci", timeout=timeout, contract=True)[2]
+    return run_isolated(spec, [], profile="ci", timeout=timeout, contract=True).contract
 
 
 @pytest.mark.parametrize("spec", available_bundled())
@@ -26,7 +26,7 @@ def test_guard_rejects_every_bad_input_for_bundled_backends(spec):
 
 
 @pytest.mark.parametrize("spec,outcome,backend", [
-    ("tests.misbehaving:aborts", "crashes", "the process died (signal SIGABRT)"),
+    ("tests.misbehaving:aborts", "crashes", "the backend's process died (signal SIGABRT)"),
     ("tests.misbehaving:anything_goes", "returns", "finite logits of shape [1, 2, 7], no error (garbage)"),
     ("tests.misbehaving:raises", "raises", "ValueError: CUDA error"),
 ])
@@ -50,6 +50,6 @@ def test_certify_runs_properties_and_probes_in_one_process_per_backend(monkeypat
     started = []
     popen = subprocess.Popen
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a) or popen(*a, **k))
-    name, results, contract = run_isolated("reference", ["determinism"], profile="ci", max_examples=2, contract=True)
-    assert len(started) == 1 and [r["status"] for r in results] == ["passed"]
-    assert all(record["outcome"] == "raises" for record in contract.values())
+    run = run_isolated("reference", ["determinism"], profile="ci", max_examples=2, contract=True)
+    assert len(started) == 1 and [r.status for r in run.results] == ["passed"]
+    assert all(record["outcome"] == "raises" for record in run.contract.values())

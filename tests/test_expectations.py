@@ -13,58 +13,88 @@ def write(tmp_path, body, backend="b"):
     return path
 
 
-def entry(prop="reference_logits", kind="tolerance", category="known-bug", reason=f"bug, {LINK}", extra=""):
+def entry(prop="reference_logits", kind="tolerance", category="known-bug", reason=f"bug, {LINK}", extra=None):
+    extra = "max_ratio = 200" if extra is None and kind == "tolerance" else extra or ""
     return f'[[expected]]\nproperty = "{prop}"\ncategory = "{category}"\nkind = "{kind}"\nreason = "{reason}"\n{extra}\n'
 
 
 @pytest.mark.parametrize("body,complaint", [
     (entry(prop="nope"), "unknown property 'nope'"),
-    (entry(kind="slow"), "kind must be one of tolerance, error, shape"),
+    (entry(kind="slow"), "kind must be one of tolerance, error, shape, unsupported"),
+    (entry(kind="systematic"), "kind must be one of tolerance, error"),  # listed as tolerance, with its bound
     (entry(category="wontfix"), "category must be one of"),
     (entry(reason="no link"), "must link"),
     (entry() + entry(), "listed twice: reference_logits"),
     ('[[expected]]\nproperty = "determinism"\n', "missing category, kind, reason"),
     ("oops = [", "cannot read"),
-    (entry(extra="max_error = -1"), "max_error must be a positive number"),
-    (entry(kind="error", extra="max_error = 1e-3"), "on an entry of kind tolerance"),
+    (entry(extra="max_ratio = 0.5"), "max_ratio must be a number >= 1"),
+    (entry(extra=""), "an entry of kind tolerance needs max_ratio"),
+    (entry(prop="kv_cache", kind="error", extra="max_ratio = 10"), "on an entry of kind tolerance"),
+    (entry(kind="error"), "reference_logits is core and must run"),
+    (entry(prop="tied_head", kind="shape"), "tied_head is core and must run"),
 ])
 def test_a_malformed_file_is_a_clear_error(tmp_path, body, complaint):
     with pytest.raises(expectations.ExpectationError, match=complaint.replace("(", r"\(")):
         expectations.load(write(tmp_path, body))
 
 
-def result(status, kind=None, dtype="float32", core=True, pid="reference_logits"):
-    return PropertyResult(pid, status, core, kind=kind, dtype=dtype, message="what happened")
+def result(status, kind=None, dtype="float32", core=True, pid="reference_logits", samples=()):
+    return PropertyResult(pid, status, core, kind=kind, dtype=dtype, message="what happened", samples=list(samples))
 
 
-@pytest.mark.parametrize("listed,outcome,judged", [
-    ("tolerance", result("failed", "tolerance"), "xfailed"),
-    ("shape", result("error", "shape"), "xfailed"),
-    ("error", result("skipped"), "xfailed"),  # a core property the backend cannot run
-    ("tolerance", result("passed"), "xpassed"),  # the list must not rot
-    ("error", result("failed", "tolerance"), "failed"),  # a different failure is a new failure
-    ("tolerance", result("error", "error"), "error"),
-    ("tolerance", result("blocked", "error"), "blocked"),  # the essentials failure is the one to fix
+def judged(tmp_path, body, outcome):
+    (e,) = expectations.load(write(tmp_path, body)).entries
+    return expectations.judge(expectations.entry_for([e], outcome.id, outcome.dtype), outcome)
+
+
+@pytest.mark.parametrize("body,outcome,status", [
+    (entry(), result("failed", "tolerance", samples=[[1e-3, 1e-4]]), "xfailed"),
+    (entry(), result("failed", "systematic", samples=[[1e-5, 1e-4]] * 9), "xfailed"),  # a bounded deviation too
+    (entry(prop="kv_cache", kind="shape"), result("error", "shape", core=False, pid="kv_cache"), "xfailed"),
+    (entry(prop="kv_cache", kind="unsupported"), result("failed", "unsupported", core=False, pid="kv_cache"), "xfailed"),
+    (entry(), result("passed"), "xpassed"),  # the list must not rot
+    (entry(prop="kv_cache", kind="error"), result("failed", "tolerance", core=False, pid="kv_cache"), "failed"),
+    (entry(), result("error", "error"), "error"),  # a different failure is a new failure
+    (entry(), result("skipped"), "skipped"),  # a core property that cannot run stays that: the verdict says so
+    (entry(), result("blocked", "error"), "blocked"),  # the essentials failure is the one to fix
 ])
-def test_listed_failures_are_judged_by_kind(tmp_path, listed, outcome, judged):
-    (e,) = expectations.load(write(tmp_path, entry(kind=listed))).entries
-    assert expectations.apply([e], outcome).status == judged
+def test_listed_failures_are_judged_by_kind(tmp_path, body, outcome, status):
+    assert judged(tmp_path, body, outcome).status == status
 
 
 def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_path):
-    f = expectations.load(write(tmp_path, entry(extra='dtype = "float16"')))
-    assert expectations.apply(f.entries, result("failed", "tolerance", dtype="float16")).status == "xfailed"
-    assert expectations.apply(f.entries, result("failed", "tolerance", dtype="float32")).status == "failed"
+    body = entry(extra='dtype = "float16"\nmax_ratio = 200')
+    assert judged(tmp_path, body, result("failed", "tolerance", dtype="float16")).status == "xfailed"
+    assert judged(tmp_path, body, result("failed", "tolerance", dtype="float32")).status == "failed"
+    f = expectations.load(write(tmp_path, body))
     (problem,) = expectations.unmatched(f.entries, [result("failed", "tolerance", dtype="float32")])
     assert "reference_logits [float16] matches nothing" in problem
     assert expectations.unmatched(f.entries, [result("passed", pid="determinism")]) == []  # not run: not judged
 
 
-def test_a_bounded_deviation_does_not_cover_a_larger_error(tmp_path):
-    (e,) = expectations.load(write(tmp_path, entry(extra="max_error = 1e-2"))).entries
-    within, beyond = result("failed", "tolerance"), result("failed", "tolerance")
-    within.max_abs_err, beyond.max_abs_err = 3e-3, 3e-3
-    within.samples, beyond.samples = [[1e-3, 1e-4], [3e-3, 1e-4]], [[6.8, 1e-4], [3e-3, 1e-4]]  # any example counts
-    assert expectations.apply([e], within).status == "xfailed"
-    judged = expectations.apply([e], beyond)
-    assert judged.status == "failed" and "exceeds the bound 0.01 of the known deviation" in judged.message
+def run_listed(mutant, property_id, **entry):
+    from conformance import profiles
+    from conformance.mutants import MUTANTS
+    from conformance.properties import REGISTRY
+    from conformance.runner import run_property
+
+    listed = expectations.Expected(property_id, "known-bug", "tolerance", f"a known deviation, {LINK}", **entry)
+    return run_property(REGISTRY[property_id], MUTANTS[mutant], settings=profiles.get("ci"), expected=(listed,))
+
+
+def test_a_listed_property_runs_every_example_and_bounds_them_all():
+    result = run_listed("erf_gelu", "reference_logits", max_ratio=200)  # erf GELU: at most 50 times (measured)
+    assert result.status == "xfailed" and result.examples == 50  # all of them, not those before the first failure
+    assert result.max_abs_err == max(err for err, _ in result.samples)
+
+
+def test_a_bounded_deviation_does_not_cover_a_second_bug():
+    result = run_listed("relu_behind_erf_expectation", "reference_logits", max_ratio=200)
+    assert result.status == "failed" and "beyond the bound (max_ratio 200) of the known deviation" in result.message
+
+
+@pytest.mark.parametrize("scales,status", [(["huge"], "xfailed"), (["unit", "tiny", "large"], "failed")])
+def test_a_deviation_listed_for_some_scales_must_hold_on_the_others(scales, status):
+    # a -1e4 mask leaks only where scores fall below -1e4: at scale huge
+    result = run_listed("mask_replaced_1e4", "causal_masking", max_ratio=1e9, scales=tuple(scales))
+    assert result.status == status

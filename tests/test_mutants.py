@@ -1,12 +1,19 @@
-"""Meta tests: every property can fail. Each mutant is killed by the property it targets, at the ci profile."""
+"""Meta tests: every property can fail. Each mutant is killed by the property it targets, at the ci profile,
+and ends not certified."""
 import pytest
 
 from conformance import profiles
+from conformance.backends import guard
 from conformance.mutants import MUTANTS
 from conformance.properties import REGISTRY
 from conformance.runner import run_property
+from conformance.verdict import judge
 
 KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
+
+
+def run(mutant, property_id):
+    return run_property(REGISTRY[property_id], mutant, settings=profiles.get("ci"), expected=mutant.expected)
 
 
 def test_every_property_has_a_mutant():
@@ -16,12 +23,26 @@ def test_every_property_has_a_mutant():
     assert {p for _, p in KILLS} <= set(REGISTRY)
 
 
+def test_every_property_that_compares_two_calls_meets_a_reused_output_buffer():
+    comparing = {pid for pid, p in REGISTRY.items() if p.compares_calls and p.dtype is None}  # a tier runs its code
+    assert comparing == {p for m, p in KILLS if m.reuses_output_buffer}
+
+
 @pytest.mark.parametrize("mutant,property_id", KILLS, ids=[f"{m.name}-{p}" for m, p in KILLS])
 def test_mutant_is_killed(mutant, property_id):
-    result = run_property(REGISTRY[property_id], mutant, profile=profiles.get("ci"))
+    result = run(mutant, property_id)
     assert result.status == "failed", f"{mutant.name} survived {property_id}: {result}"
     assert result.counterexample and ("Case(" in result.counterexample or "golden_case=" in result.counterexample)
-    assert result.max_abs_err > result.tolerance
+    if result.kind == "tolerance":
+        assert not result.max_abs_err <= result.tolerance
+    assert judge([result], mutant.capabilities).status == "not certified"
+
+
+@pytest.mark.parametrize("name,property_id", [("nondeterministic_reused_buffer", "determinism"),
+                                              ("no_causal_mask_reused_buffer", "causal_masking")])
+def test_without_its_copy_of_the_outputs_the_suite_would_compare_a_buffer_with_itself(monkeypatch, name, property_id):
+    monkeypatch.setattr(guard, "owned", guard.np.asarray)  # the guard's copy, undone
+    assert run(MUTANTS[name], property_id).status == "passed"
 
 
 def test_every_mutant_names_its_real_bug():

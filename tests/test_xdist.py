@@ -20,11 +20,11 @@ def verdicts(junit):
 
 def run_pytest(tmp_path, *extra):
     junit = tmp_path / f"junit{len(extra)}.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "tests/test_properties.py", "-p", "no:cacheprovider", "-q",
-                    "--hypothesis-profile=ci", "--junitxml", str(junit),
-                    "--backend", "conformance.mutants:erf_gelu",
-                    "--backend", "tests.misbehaving:wrong_shape",
-                    "--expectations", "tests/data/erf_gelu.expectations.toml",
+    subprocess.run([sys.executable, "-m", "pytest", "tests/data", "-p", "no:cacheprovider", "-q",
+                    "--gpt2-profile=ci", "--junitxml", str(junit),
+                    "--gpt2-backend", "conformance.mutants:erf_gelu",
+                    "--gpt2-backend", "tests.misbehaving:wrong_shape",
+                    "--gpt2-expectations", "tests/data/erf_gelu.expectations.toml",
                     "-k", "reference_logits or essentials", *extra],
                    cwd=ROOT, capture_output=True, text=True, timeout=600)
     return verdicts(junit)
@@ -33,9 +33,9 @@ def run_pytest(tmp_path, *extra):
 def test_xdist_gives_the_same_verdicts_and_report_content(tmp_path):
     serial, parallel = run_pytest(tmp_path), run_pytest(tmp_path, "-n", "2")
     assert parallel == serial
-    outcomes = {k.split("::")[-1]: v[0] for k, v in serial.items()}
-    assert outcomes["test_property[conformance.mutants:erf_gelu-reference_logits]"] == "skipped"  # xfail, as listed
-    assert outcomes["test_essentials[tests.misbehaving:wrong_shape]"] == "failure"
-    assert outcomes["test_essentials[conformance.mutants:erf_gelu]"] == "passed"
-    recorded = serial[next(k for k in serial if k.endswith("[conformance.mutants:erf_gelu-reference_logits]"))][1]
+    outcomes = {k.split("::", 1)[-1]: v[0] for k, v in serial.items()}
+    assert outcomes["gpt2_conformance[conformance.mutants:erf_gelu-reference_logits]"] == "skipped"  # xfail, as listed
+    assert outcomes["gpt2_conformance[tests.misbehaving:wrong_shape-essentials]"] == "failure"
+    assert outcomes["gpt2_conformance[conformance.mutants:erf_gelu-essentials]"] == "passed"
+    recorded = serial["::gpt2_conformance[conformance.mutants:erf_gelu-reference_logits]"][1]
     assert recorded["kind"] == "tolerance" and float(recorded["worst_ratio"]) > 1

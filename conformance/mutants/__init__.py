@@ -19,6 +19,22 @@ from reference import gpt2
 REQUIRES = ("numpy",)
 
 
+class OutputBuffer:
+    """One logits buffer for every call of every model, as a C engine that returns a pointer to its
+    logits has (llama.cpp's llama_get_logits: valid until the next llama_decode): each call's logits
+    are a view of it, overwritten by the next call."""
+
+    def __init__(self):
+        self.memory = np.empty(0)
+
+    def hold(self, logits):
+        if self.memory.size < logits.size or self.memory.dtype != logits.dtype:
+            self.memory = np.empty(logits.size, logits.dtype)
+        view = self.memory[:logits.size].reshape(logits.shape)
+        view[...] = logits
+        return view
+
+
 class MutantModel:
     def __init__(self, mutant, params):
         self.mutant = mutant
@@ -34,6 +50,8 @@ class MutantModel:
             for name, replacement in self.mutant.patches.items():
                 stack.enter_context(mock.patch.object(gpt2, name, replacement))
             logits, present = self.mutant.model(self, *args)
+        if self.mutant.reuses_output_buffer:
+            logits = _BUFFERS.setdefault(self.mutant.name, OutputBuffer()).hold(logits)
         return logits, present if past is None else np.concatenate([past, present], axis=-2)
 
     def loss(self, tokens):
@@ -58,13 +76,17 @@ class Mutant:
     loss: object = None  # (MutantModel, tokens) -> loss, for mutants with capabilities.loss
     convert: object = None  # params -> params, applied at load (a broken weight converter)
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
+    computes_in: str | None = None  # the dtype it really computes in, whatever it declares and is told
+    expected: tuple = ()  # an expectation file's entries (expectations.Expected) it is certified with
+    reuses_output_buffer: bool = False  # returns views of one buffer that the next call overwrites
 
     def load(self, params, dtype="float32"):
-        params = params.astype(np.dtype(dtype))
+        params = params.astype(np.dtype(self.computes_in or dtype))
         return MutantModel(self, self.convert(params) if self.convert else params)
 
 
 MUTANTS = {}
+_BUFFERS = {}  # mutant name -> its OutputBuffer
 
 
 def register(*mutants):
@@ -79,4 +101,4 @@ def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog, decoding  # noqa: E402,F401  registers the catalog
+from conformance.mutants import catalog, decoding, loopholes  # noqa: E402,F401  registers the catalog

@@ -12,7 +12,7 @@ _attention_mask = gpt2.attention_mask
 _positions = gpt2.positions
 _mask_padding = gpt2.mask_padding
 PADDING = Capabilities(past=True, set_wte=True, dtypes=("float32",), padding=True)
-FLOAT16 = Capabilities(past=True, set_wte=True, dtypes=("float16",))
+FLOAT16 = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16"))
 OWN_LOSS = Capabilities(past=True, set_wte=True, dtypes=("float32",), loss=True)
 
 

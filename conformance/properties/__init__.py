@@ -7,9 +7,11 @@ so the runner can record passing margins as well as failures.
 """
 from dataclasses import dataclass, field, replace
 
+from conformance import strategies
 from conformance.backends import BackendClock, guarded_load
 from conformance.oracle_cache import reference_with_error, tier_error
 from conformance.tolerances import logits_tolerance, scales_for
+from conformance.weights import SCALES
 
 
 @dataclass(frozen=True)
@@ -19,17 +21,18 @@ class Property:
     core: bool  # a backend that cannot run a core property is not certified
     needs: tuple  # Capabilities fields that must be true
     doc: str
-    dtype: str | None = None  # a dtype tier: the property run in this dtype (else the backend's first)
-    precondition: object = None  # () -> None, or why the property cannot run in this configuration
+    dtype: str | None = None  # a dtype tier: the property run in this dtype (else the backend's core dtype)
+    precondition: object = None  # (Space) -> None, or why the property cannot run on these cases
+    compares_calls: bool = False  # compares two calls of one backend (so a reused output buffer could fool it)
 
 
 REGISTRY = {}
 
 
-def prop(id, core=False, needs=(), precondition=None):
+def prop(id, core=False, needs=(), precondition=None, compares_calls=False):
     def register(fn):
         REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0],
-                                precondition=precondition)
+                                precondition=precondition, compares_calls=compares_calls)
         return fn
 
     return register
@@ -50,6 +53,7 @@ class Measurement:
 class Context:
     backend: object
     dtype: str
+    space: strategies.Space = strategies.Space()
     notes: dict = field(default_factory=dict)
     clock: BackendClock = field(default_factory=BackendClock)
     _oracle: dict = field(default_factory=dict)
@@ -58,6 +62,10 @@ class Context:
     def scales(self):
         """The weight scales this dtype is checked on (see tolerances.scales_for)."""
         return scales_for(self.dtype)
+
+    def cases(self, min_length=1, scales=tuple(SCALES), **bounds):
+        """The strategy of this backend's cases (see strategies.cases)."""
+        return strategies.cases(self.space, min_length, scales, **bounds)
 
     def load(self, params):
         return guarded_load(self.backend, params, self.dtype, self.clock)
@@ -79,18 +87,20 @@ class Context:
 
 def tier(id, dtype):
     """Register `id[dtype]`: property `id` run in a half-precision dtype, for backends that declare it.
-    A tier is not core: the float32 run certifies the model; a failing tier still fails the certificate."""
+    A tier is not core: the core dtype's run certifies the model; a failing tier still fails the certificate."""
     REGISTRY[f"{id}[{dtype}]"] = replace(REGISTRY[id], id=f"{id}[{dtype}]", core=False, dtype=dtype)
 
 
-def applicable(prop, capabilities):
-    """None if the backend can run prop, else the reason it cannot."""
+def applicable(prop, capabilities, space=strategies.Space()):
+    """None if the backend can run prop on the cases of space, else the reason it cannot."""
     missing = [n for n in prop.needs if not getattr(capabilities, n)]
     if prop.dtype and prop.dtype not in capabilities.dtypes:
         missing.append(prop.dtype)
     if missing:
         return f"backend lacks {', '.join(missing)}"
-    return prop.precondition() if prop.precondition else None
+    if prop.dtype == capabilities.core_dtype:
+        return f"{prop.dtype} is the backend's core dtype: the core properties already run in it"
+    return prop.precondition(space) if prop.precondition else None
 
 
 from conformance.properties import (  # noqa: E402  registration order is report order

@@ -1,16 +1,15 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("batch_padding", needs=("padding",))
+@prop("batch_padding", needs=("padding",), compares_calls=True)
 def batch_padding(ctx, data):
     """Each sequence of a left- or right-padded batch (with an attention mask, optionally continued
     through past) gets the logits it has alone, at its real positions."""
-    case = data.draw(strategies.cases(n_ctx=(1, 32)), label="case")  # padding bugs need no long sequences
+    case = data.draw(ctx.cases(n_ctx=(1, 32)), label="case")  # padding bugs need no long sequences
     batch, width = case.tokens.shape
     lengths = data.draw(st.lists(st.integers(1, width), min_size=batch, max_size=batch), label="lengths")
     side = data.draw(st.sampled_from(["left", "right"]), label="side")

@@ -1,13 +1,12 @@
 from hypothesis import strategies as st
 
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
 def logits_before_and_after_a_future_change(ctx, data, **case_bounds):
     """(logits, logits with every token after position i changed, i, tolerance) for a drawn case."""
-    case = data.draw(strategies.cases(min_length=2, **case_bounds), label="case")
+    case = data.draw(ctx.cases(min_length=2, **case_bounds), label="case")
     tokens = case.tokens
     i = data.draw(st.integers(0, tokens.shape[1] - 2), label="i")
     # A shift in [1, n_vocab) changes every later token, so the future always differs.
@@ -23,7 +22,7 @@ def logits_before_and_after_a_future_change(ctx, data, **case_bounds):
     return a, b, i, tol
 
 
-@prop("causal_masking", core=True)
+@prop("causal_masking", core=True, compares_calls=True)
 def causal_masking(ctx, data):
     """Replacing tokens after position i leaves the logits at positions <= i unchanged."""
     a, b, i, tol = logits_before_and_after_a_future_change(ctx, data)

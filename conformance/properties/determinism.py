@@ -1,13 +1,12 @@
 import numpy as np
 
-from conformance import strategies
 from conformance.properties import Measurement, prop
 
 
-@prop("determinism")
+@prop("determinism", compares_calls=True)
 def determinism(ctx, data):
     """The same input twice gives bitwise-identical logits."""
-    case = data.draw(strategies.cases(), label="case")
+    case = data.draw(ctx.cases(), label="case")
     ctx.note(case=case)
     model = ctx.load(case.params())
     a, _ = model.forward(case.tokens)

@@ -3,7 +3,7 @@ from conformance.properties.causal_masking import logits_before_and_after_a_futu
 from conformance.tolerances import max_abs_err
 
 
-@prop("finite_outputs", core=True)
+@prop("finite_outputs", core=True, compares_calls=True)
 def finite_outputs(ctx, data):
     """With attention scores ~1e4 and beyond the logits are finite and causal masking still holds."""
     a, b, i, tol = logits_before_and_after_a_future_change(ctx, data, scales=("huge",))

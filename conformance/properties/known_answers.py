@@ -7,19 +7,18 @@ as conformance.golden.weights_sha256(checkpoints.load(DIR)); the failure message
 """
 import numpy as np
 
-from conformance import strategies
+from conformance.backends import PUBLISHED
 from conformance.properties import Measurement, prop
-from reference.params import HParams
 
-GPT2_124M = HParams(n_vocab=50257, n_ctx=1024, n_embd=768, n_head=12, n_layer=12)
+GPT2_124M = PUBLISHED["124M"]
 # transformers' GPT-2 integration test (tests/models/gpt2): greedy from "The dog", max_length 20.
 PROMPT = [464, 3290]
 GREEDY = [373, 1043, 287, 257, 2214, 1474, 262, 16246, 286, 2688, 290, 2688, 27262, 13, 198, 198, 464, 3290]
 
 
-def weights_are_124m():
-    """None if the configured weights have GPT-2 124M's shape, else why the known answers cannot run."""
-    fixed = strategies.fixed_weights()
+def weights_are_124m(space):
+    """None if the space's fixed weights have GPT-2 124M's shape, else why the known answers cannot run."""
+    fixed = space.fixed
     if fixed is None:
         return "needs the real GPT-2 124M weights: --checkpoint DIR"
     label, params = fixed
@@ -47,7 +46,7 @@ def known_answers(ctx, data):
     """GPT-2 124M continues [464, 3290] greedily with the published 18 tokens."""
     from conformance.golden import weights_sha256
 
-    label, params = strategies.fixed_weights()
+    label, params = ctx.space.fixed
     out = greedy(ctx.load(params), PROMPT, len(GREEDY), past=ctx.backend.capabilities.past)
     ctx.note(weights=label, continuation=out)
     wrong = sum(a != b for a, b in zip(out, GREEDY))

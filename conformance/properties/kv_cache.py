@@ -1,15 +1,14 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("kv_cache", needs=("past",))
+@prop("kv_cache", needs=("past",), compares_calls=True)
 def kv_cache(ctx, data):
     """Feeding tokens in chunks through past gives the logits of one full pass."""
-    case = data.draw(strategies.cases(scales=ctx.scales, min_length=2), label="case")
+    case = data.draw(ctx.cases(scales=ctx.scales, min_length=2), label="case")
     length = case.tokens.shape[1]
     # Cut points anywhere: first chunks of one token, multi-token chunks after a non-empty past.
     cuts = sorted(data.draw(st.sets(st.integers(1, length - 1), min_size=1, max_size=4), label="cuts"))

@@ -1,4 +1,3 @@
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import loss_tolerance
 from reference import gpt2
@@ -7,7 +6,7 @@ from reference import gpt2
 @prop("lm_loss", core=True)
 def lm_loss(ctx, data):
     """The mean next-token cross-entropy (the backend's own loss where it has one) matches the reference's."""
-    case = data.draw(strategies.cases(min_length=2), label="case")
+    case = data.draw(ctx.cases(min_length=2), label="case")
     ctx.note(case=case)
     params = case.params()
     loss = ctx.load(params).loss(case.tokens)

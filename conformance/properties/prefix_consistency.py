@@ -1,14 +1,13 @@
 from hypothesis import strategies as st
 
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("prefix_consistency")
+@prop("prefix_consistency", compares_calls=True)
 def prefix_consistency(ctx, data):
     """The logits of tokens[:k] equal the first k rows of the logits of tokens."""
-    case = data.draw(strategies.cases(min_length=2), label="case")
+    case = data.draw(ctx.cases(min_length=2), label="case")
     k = data.draw(st.integers(1, case.tokens.shape[1] - 1), label="k")
     ctx.note(case=case, k=k)
     params = case.params()

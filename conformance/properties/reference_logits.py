@@ -1,4 +1,3 @@
-from conformance import strategies
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
@@ -6,7 +5,7 @@ from conformance.tolerances import max_abs_err
 @prop("reference_logits", core=True)
 def reference_logits(ctx, data):
     """The logits agree with the float64 reference."""
-    case = data.draw(strategies.cases(scales=ctx.scales), label="case")
+    case = data.draw(ctx.cases(scales=ctx.scales), label="case")
     ctx.note(case=case)
     params = case.params()
     logits, _ = ctx.load(params).forward(case.tokens)

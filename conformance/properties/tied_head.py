@@ -6,14 +6,14 @@ from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
 
 
-@prop("tied_head", core=True, needs=("set_wte",))
+@prop("tied_head", core=True, needs=("set_wte",), compares_calls=True)
 def tied_head(ctx, data):
     """After wte is replaced in the live model, its logits are those of the backend loaded with the new wte."""
     # Compared with the same backend loaded afresh, not with the reference: this property is about the
     # head following the embedding, and a numerical deviation of the body (llama.cpp's fp16 GELU) is
     # reference_logits' to report. A head that kept the old wte errs by O(1); two conforming runs on the
     # same weights differ by at most their two distances from the exact logits, hence 2 * tolerance.
-    case = data.draw(strategies.cases(), label="case")
+    case = data.draw(ctx.cases(), label="case")
     wte_seed = data.draw(st.integers(0, strategies.MAX_SEED), label="wte_seed")
     ctx.note(case=case, wte_seed=wte_seed)
     params = case.params()

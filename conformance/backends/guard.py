@@ -1,0 +1,158 @@
+"""The guard between the suite and a backend: inputs validated before the backend sees them, outputs
+copied and checked after.
+
+A backend is never scored on garbage it was fed, and garbage it returns is an error, not a number.
+What it returns is copied at once: an engine that hands out one reused output buffer (as C libraries
+that return a pointer to their logits do) would otherwise be compared with itself.
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conformance.backends.protocol import Capabilities, Unsupported
+from conformance.tolerances import UNIT_ROUNDOFF
+from reference import gpt2
+from reference.params import InvalidInput, check_attention_mask, check_inputs
+
+
+class BackendError(RuntimeError):
+    """A backend failed or broke the protocol; the message says which backend and how."""
+
+
+class WrongShape(BackendError):
+    """A backend returned logits of the wrong shape."""
+
+
+@dataclass
+class BackendClock:
+    """Seconds spent inside the backend's own code; the rest of a run's wall time is the harness's."""
+
+    load_seconds: float = 0.0
+    forward_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A backend's opaque cache with the number of tokens it holds."""
+
+    value: object
+    length: int
+    batch: int
+
+
+@dataclass
+class Guarded:
+    """A loaded model behind the checks the suite makes on the backend's behalf."""
+
+    backend_name: str
+    params: object
+    model: object
+    capabilities: Capabilities
+    dtype: str
+    clock: BackendClock = field(default_factory=BackendClock)
+
+    def forward(self, tokens, past=None, attention_mask=None):
+        seen = self._check_inputs(tokens, past, attention_mask)
+        extra = {} if attention_mask is None else {"attention_mask": attention_mask.astype(np.int64)}
+        tokens = tokens.astype(np.int64)
+        out = self._call("forward", tokens, None if past is None else past.value, **extra)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise BackendError(f"{self.backend_name}.forward returned {_describe(out)}, not a (logits, cache) pair")
+        logits, cache = out
+        logits = self._checked_logits(logits, (*tokens.shape, self.params.hparams.n_vocab))
+        if not self.capabilities.past:
+            return logits, None
+        if cache is None:
+            raise BackendError(f"{self.backend_name} declares past but returned no cache (None)")
+        return logits, Cache(cache, seen + tokens.shape[1], tokens.shape[0])
+
+    def loss(self, tokens):
+        """Mean next-token cross-entropy: the backend's own where it has one, else from its logits."""
+        check_inputs(self.params.hparams, tokens, None)
+        if tokens.shape[1] < 2:
+            raise InvalidInput("the language-model loss needs at least 2 tokens per sequence")
+        if not self.capabilities.loss:
+            return float(gpt2.lm_loss(self.forward(tokens)[0].astype(np.float64), tokens))
+        value = np.asarray(self._call("loss", tokens.astype(np.int64)))
+        if value.shape != () or value.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned a loss of shape {value.shape} and dtype {value.dtype}, "
+                               "expected a float scalar")
+        return float(value)
+
+    def set_wte(self, wte):
+        if not self.capabilities.set_wte:
+            raise BackendError(f"{self.backend_name} cannot replace wte in a live model")
+        self._call("set_wte", np.array(wte))  # a copy: the suite's array must not become the backend's
+        self.params = self.params.with_tensor("model/wte", wte)
+
+    def _check_inputs(self, tokens, past, attention_mask):
+        """Raise InvalidInput (or BackendError for a capability the backend lacks); return the past length."""
+        hp = self.params.hparams
+        if past is not None and not self.capabilities.past:
+            raise BackendError(f"{self.backend_name} does not support past")
+        if attention_mask is not None and not self.capabilities.padding:
+            raise BackendError(f"{self.backend_name} does not support padding")
+        check_inputs(hp, tokens, None)
+        if past is not None and not isinstance(past, Cache):
+            raise InvalidInput(f"past must be the cache a previous forward returned, got {type(past).__name__}")
+        seen = 0 if past is None else past.length
+        if past is not None and past.batch != tokens.shape[0]:
+            raise InvalidInput(f"past holds a batch of {past.batch}, tokens a batch of {tokens.shape[0]}")
+        if seen + tokens.shape[1] > hp.n_ctx:
+            raise InvalidInput(f"sequence of {tokens.shape[1]} tokens after a past of {seen} exceeds n_ctx {hp.n_ctx}")
+        if attention_mask is not None:
+            check_attention_mask(attention_mask, (tokens.shape[0], seen + tokens.shape[1]))
+        return seen
+
+    def _call(self, method, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return getattr(self.model, method)(*args, **kwargs)
+        except (InvalidInput, Unsupported):
+            raise
+        except Exception as e:
+            raise BackendError(f"{self.backend_name} {method} raised {type(e).__name__}: {e}") from e
+        finally:
+            self.clock.forward_seconds += time.perf_counter() - start
+
+    def _checked_logits(self, logits, expected):
+        try:
+            logits = owned(logits)
+        except Exception as e:
+            raise BackendError(f"{self.backend_name} returned logits NumPy cannot read: {type(e).__name__}: {e}") from None
+        if logits.shape != expected:
+            raise WrongShape(f"{self.backend_name} returned logits of shape {logits.shape}, expected {expected}")
+        if logits.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned logits of dtype {logits.dtype}, expected float")
+        if np.finfo(logits.dtype).eps / 2 > UNIT_ROUNDOFF[self.dtype]:
+            raise BackendError(f"{self.backend_name} returned {logits.dtype} logits from a model loaded in {self.dtype}: "
+                               f"the suite judges the precision the backend was loaded in")
+        return logits
+
+
+def owned(array):
+    """A copy of what a backend returned: its next call may overwrite a buffer it reuses."""
+    return np.array(array)
+
+
+def guarded_load(backend, params, dtype=None, clock=None):
+    """Load params into the backend (in the dtype its core properties run in, unless told), as a Guarded
+    model that adds the seconds spent in the backend to `clock`."""
+    dtype = dtype or backend.capabilities.core_dtype
+    clock = clock or BackendClock()
+    start = time.perf_counter()
+    try:
+        model = backend.load(params, dtype=dtype)
+    except Unsupported:
+        raise
+    except Exception as e:
+        raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
+    finally:
+        clock.load_seconds += time.perf_counter() - start
+    return Guarded(backend.name, params, model, backend.capabilities, dtype, clock=clock)
+
+
+def _describe(value):
+    shape = getattr(value, "shape", None)
+    return f"a {type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")

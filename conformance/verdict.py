@@ -1,0 +1,78 @@
+"""A backend's verdict: what its certificate claims, and what it does not.
+
+`certified` says that every core property held at float32 precision or finer, over a declared scope
+that covers the four published GPT-2 models, in a full run of a certifying profile, with no failure
+excused. Anything less is a different verdict, named in every report:
+
+- `certified at bfloat16` (or float16): the backend cannot run float32, so its core properties were
+  judged at its own, coarser precision;
+- `certified within its declared scope`: the scope leaves out a published model (its n_ctx, ...);
+- `certified with known deviations`: an expectation file lists failures, each bounded by max_error;
+- `partial`: the run left properties or examples out, so it cannot certify anything;
+- `not certified`: a property failed, errored, was blocked, passed although listed, or a core
+  property could not run.
+"""
+from dataclasses import asdict, dataclass
+
+from conformance.status import BAD, CERTIFIED, NOT_CERTIFIED, PARTIAL
+from conformance.tolerances import UNIT_ROUNDOFF
+
+OFFICIAL_PRECISION = "float32"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # certified / not certified / partial
+    level: str | None  # the dtype the core properties ran and were judged in (None: never imported)
+    scope: dict  # the limits the backend declared
+    scope_excludes: dict  # {published model: why the scope leaves it out}
+    known_deviations: tuple  # properties listed in an expectation file (xfailed)
+    reasons: tuple  # why not certified, or why partial
+
+    @property
+    def label(self):
+        if self.status != CERTIFIED:
+            return f"{self.status}: {'; '.join(self.reasons)}" if self.reasons else self.status
+        qualifiers = []
+        if below_official(self.level):
+            qualifiers.append(f"at {self.level}")
+        if self.scope_excludes:
+            qualifiers.append("within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")")
+        if self.known_deviations:
+            qualifiers.append(f"with known deviations ({', '.join(self.known_deviations)})")
+        return " ".join([CERTIFIED] + qualifiers)
+
+    def accepted(self, lowest_level=OFFICIAL_PRECISION, any_scope=False):
+        """Whether this verdict passes a gate that accepts certification at lowest_level or finer, and
+        (any_scope) a declared scope that leaves out published models. Known deviations are accepted:
+        the user listed them."""
+        return (self.status == CERTIFIED
+                and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[lowest_level]
+                and (any_scope or not self.scope_excludes))
+
+    def to_dict(self):
+        return {**asdict(self), "label": self.label, "known_deviations": list(self.known_deviations),
+                "reasons": list(self.reasons)}
+
+
+def below_official(dtype):
+    """True where dtype is coarser than the official model's float32."""
+    return UNIT_ROUNDOFF[dtype] > UNIT_ROUNDOFF[OFFICIAL_PRECISION]
+
+
+def judge(results, capabilities, partial=(), problems=()):
+    """The Verdict of one backend from its judged PropertyResults.
+
+    capabilities: None where the backend never imported; partial: why the run cannot certify (a subset
+    of properties, fewer examples than the profile's, a profile that does not certify); problems:
+    errors of its expectation file."""
+    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != "xpassed" else "")
+                for r in results if r.status in BAD]
+    failures += [f"core property {r.id} could not run ({r.message})" for r in results if r.status == "skipped" and r.core]
+    failures += list(problems)
+    status = NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial else CERTIFIED
+    scope = capabilities.scope if capabilities else None
+    return Verdict(status=status, level=capabilities and capabilities.core_dtype, scope=scope.declared() if scope else {},
+                   scope_excludes=scope.published_excluded() if scope else {},
+                   known_deviations=tuple(r.id for r in results if r.status == "xfailed"),
+                   reasons=tuple(failures or partial))
