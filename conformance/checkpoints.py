@@ -20,6 +20,8 @@ _HF_BUFFERS = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers some tr
 def load(path) -> Params:
     """Load an official or a Hugging Face checkpoint directory, whichever `path` holds."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidParams(f"{path} is a file: a checkpoint is the directory that holds its files")
     if not path.is_dir():
         raise InvalidParams(f"checkpoint directory {path} does not exist")
     if (path / "hparams.json").exists():
@@ -30,10 +32,14 @@ def load(path) -> Params:
 
 
 def _read_json(path):
+    """The JSON object in path (InvalidParams if it cannot be read or is not an object)."""
     try:
-        return json.loads(Path(path).read_text())
+        value = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise InvalidParams(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{path} must hold a JSON object, got {type(value).__name__} {json.dumps(value)[:40]}")
+    return value
 
 
 # Official TensorFlow checkpoints

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import __version__, checkpoints, expectations, golden, oracle_cache, profiles, replay
-from conformance.backends import BUNDLED, BackendError, availability, available_bundled, resolve
+from conformance.backends import BUNDLED, BackendError, availability, available_bundled, entry_point_names, resolve
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
 from conformance.report import REPORTS, cell, verdicts, write_all
@@ -173,6 +173,8 @@ def plan_run(args):
     specs = args.backend or available_bundled()
     if not specs:
         raise UsageError(f"no backend can run here; bundled: {', '.join(BUNDLED)}")
+    for spec in specs:
+        _check_spec(spec)
     try:
         files = [expectations.load(f) for f in args.expectations]
     except expectations.ExpectationError as e:
@@ -198,9 +200,15 @@ def plan_run(args):
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None)
 
 
+def _check_spec(spec):
+    """A spec that names nothing is the user's mistake (exit 2); one that fails to import is the backend's."""
+    if spec in BUNDLED or ":" in spec.strip(":") or spec in entry_point_names():
+        return
+    raise UsageError(f"unknown backend {spec!r}: use one of {', '.join(sorted(set(BUNDLED) | entry_point_names()))} "
+                     "or 'package.module:attr'")
+
+
 def _check_checkpoint(path):
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--checkpoint {path} is a file: give the directory that holds the checkpoint")
     try:
         checkpoints.load(path)  # a malformed directory is rejected here, once, with the reason
     except InvalidParams as e:

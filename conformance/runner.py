@@ -19,9 +19,9 @@ from reference.params import HParams
 
 class PropertyFailed(AssertionError):
     def __init__(self, measurement):
-        super().__init__(
-            f"{measurement.detail}: max |error| {measurement.err:.3g} exceeds tolerance {measurement.tol:.3g}"
-        )
+        error = (f"max |error| {measurement.err:.3g}" if np.isfinite(measurement.err)
+                 else "non-finite values (inf or NaN) in the logits")
+        super().__init__(f"{measurement.detail}: {error} exceeds tolerance {measurement.tol:.3g}")
         self.measurement = measurement
 
 

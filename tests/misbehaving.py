@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from conformance.backends import Capabilities
+from conformance.backends import Capabilities, Scope, Unsupported
 from conformance.backends.reference import ReferenceModel
 
 
@@ -79,3 +79,26 @@ no_cache = NoCache("no-cache", lambda model, tokens: (ReferenceModel.forward(mod
 unnamed = Misbehaving(42, _raise)
 dict_capabilities = Misbehaving("dict-capabilities", _raise)
 dict_capabilities.capabilities = {"past": False}
+
+
+class LoadRaises(Misbehaving):
+    def load(self, params, dtype="float64"):
+        raise MemoryError("out of device memory")
+
+
+class DeclinesHeadDim1(Misbehaving):
+    """Raises Unsupported for head_dim 1 without declaring it in its scope."""
+
+    def load(self, params, dtype="float64"):
+        if params.hparams.head_dim == 1:
+            raise Unsupported("no kernel for head_dim 1")
+        return super().load(params, dtype)
+
+
+class NarrowScope(Misbehaving):
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float64",), scope=Scope(min_head_dim=64))
+
+
+load_raises = LoadRaises("load-raises", _raise)
+declines_head_dim_1 = DeclinesHeadDim1("declines-head-dim-1", lambda model, tokens: ReferenceModel.forward(model, tokens))
+narrow_scope = NarrowScope("narrow-scope", lambda model, tokens: ReferenceModel.forward(model, tokens))

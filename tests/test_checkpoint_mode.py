@@ -13,6 +13,7 @@ from conformance.properties import REGISTRY
 from conformance.runner import run_property
 from conformance.weights import random_params
 from reference.params import HParams
+from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
 HP = HParams(n_vocab=23, n_ctx=9, n_embd=8, n_head=2, n_layer=2)
@@ -35,7 +36,7 @@ def test_certify_runs_the_properties_on_the_checkpoint(tmp_path, checkpoint_dir)
     proc = certify(tmp_path, "--checkpoint", str(checkpoint_dir), "--property", "causal_masking",
                    "--property", "known_answers", "--max-examples", "5")
     assert proc.returncode == 4, proc.stdout + proc.stderr  # everything that ran held, in a partial run
-    cert = json.loads((tmp_path / "out" / "certificate.json").read_text())
+    cert = certificates.read(tmp_path / "out" / "certificate.json")
     assert cert["checkpoint"] == str(checkpoint_dir)
     causal, known = cert["backends"][0]["properties"]
     assert causal["status"] == "passed" and causal["examples"] == 5
@@ -45,7 +46,7 @@ def test_certify_runs_the_properties_on_the_checkpoint(tmp_path, checkpoint_dir)
 def test_a_file_or_a_missing_directory_is_named(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"")
     proc = certify(tmp_path, "--checkpoint", str(tmp_path / "weights.bin"))
-    assert proc.returncode == 2 and "is a file: give the directory that holds the checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "is a file: a checkpoint is the directory that holds its files" in proc.stderr
     proc = certify(tmp_path, "--checkpoint", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 

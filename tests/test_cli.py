@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.properties import REGISTRY
+from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def certify(tmp_path, *args):
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--report-dir", str(tmp_path), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    cert = json.loads((tmp_path / "certificate.json").read_text())
+    cert = certificates.read(tmp_path / "certificate.json")
     return proc, cert
 
 

@@ -1,11 +1,12 @@
 """One certify run: expectation files, the four reports, saved failing examples that replay, blocked backends."""
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
 ERF_EXPECTED = ROOT / "tests/data/erf_gelu.expectations.toml"
@@ -18,7 +19,7 @@ def cli(*args):
 
 def certify(out, *args):
     proc = cli("certify", "--report-dir", str(out), *args)
-    return proc, json.loads((out / "certificate.json").read_text())
+    return proc, certificates.read(out / "certificate.json")
 
 
 def expectation_file(tmp_path, backend, prop, kind):
@@ -97,3 +98,14 @@ def test_a_malformed_expectation_file_stops_the_run_before_it_starts(tmp_path):
     bad.write_text('backend = "reference"\n[[expected]]\nproperty = "nope"\n')
     proc = cli("certify", "--report-dir", str(tmp_path), "--expectations", str(bad))
     assert proc.returncode == 2 and "missing category, kind, reason" in proc.stderr
+
+
+def test_non_finite_numbers_are_strict_json(tmp_path):
+    # the llm.c softmax mutant returns NaN logits at scale huge: exactly when finite_outputs fails
+    proc, cert = certify(tmp_path, "--backend", "conformance.mutants:softmax_max_from_minus_10000",
+                         "--property", "finite_outputs")
+    assert proc.returncode == 1
+    text = (tmp_path / "certificate.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    (p,) = cert["backends"][0]["properties"]
+    assert p["status"] == "failed" and p["max_abs_err"] == "inf" and ["inf", p["tolerance"]] in p["samples"]

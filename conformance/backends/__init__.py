@@ -19,7 +19,7 @@ from conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Mode
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
            "Model", "Scope", "Unsupported", "WrongShape", "availability", "available_bundled", "guarded_load",
-           "resolve", "right_padded"]
+           "entry_point_names", "resolve", "right_padded"]
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
 
@@ -70,8 +70,12 @@ def resolve(spec):
         if os.getcwd() not in sys.path:
             sys.path.append(os.getcwd())
         return _import(spec, spec)
-    known = ", ".join(sorted(set(BUNDLED) | {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}))
+    known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
     raise BackendError(f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'")
+
+
+def entry_point_names():
+    return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _import(target, spec):

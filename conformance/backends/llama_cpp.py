@@ -11,14 +11,15 @@ the GGUF file, which llama.cpp maps into memory (use_mmap) and reads its CPU wei
 the live model sees it, and a head llama.cpp had copied from it would not.
 
 llama.cpp aborts the process on some inputs (GGML_ASSERT); `certify` runs it in a worker process,
-so that is reported as this backend's error.
+so that is reported as this backend's error. It cannot multiply matrices of head_dim 1 (ggml.c:
+GGML_ASSERT(ggml_can_mul_mat(a, b)) aborts), which its scope declares: GPT-2's head_dim is 64.
 """
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from conformance.backends import Capabilities, Unsupported
+from conformance.backends import Capabilities, Scope
 
 REQUIRES = ("llama_cpp", "gguf")
 
@@ -103,11 +104,9 @@ class LlamaCppModel:
 
 class LlamaCpp:
     name = "llama-cpp"
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",), scope=Scope(min_head_dim=2))
 
     def load(self, params, dtype="float32"):
-        if params.hparams.head_dim == 1:  # would abort the process: GGML_ASSERT(ggml_can_mul_mat(a, b))
-            raise Unsupported("llama.cpp cannot run head_dim 1 (ggml.c: GGML_ASSERT(ggml_can_mul_mat(a, b)) aborts)")
         return LlamaCppModel(params)
 
 

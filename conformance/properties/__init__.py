@@ -100,6 +100,9 @@ def applicable(prop, capabilities, space=strategies.Space()):
         return f"backend lacks {', '.join(missing)}"
     if prop.dtype == capabilities.core_dtype:
         return f"{prop.dtype} is the backend's core dtype: the core properties already run in it"
+    outside = space.fixed and capabilities.scope.why_not(space.fixed[1].hparams)
+    if outside:
+        return f"the weights {space.fixed[0]} lie outside the backend's declared scope ({outside})"
     return prop.precondition(space) if prop.precondition else None
 
 
