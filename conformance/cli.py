@@ -176,7 +176,7 @@ def plan_run(args):
     for spec in specs:
         _check_spec(spec)
     try:
-        files = [expectations.load(f) for f in args.expectations]
+        files = expectations.with_shipped([expectations.load(f) for f in args.expectations], specs)
     except expectations.ExpectationError as e:
         raise UsageError(str(e)) from None
     if args.checkpoint:
@@ -243,7 +243,7 @@ def certify_backend(spec, args, plan, live):
 
     run = run_isolated(spec, plan.property_ids, profile=args.profile, max_examples=args.max_examples, seed=args.seed,
                        timeout=args.timeout, on_result=on_result, on_progress=live and live.show,
-                       save_dir=plan.save_dir, checkpoint=plan.checkpoint, expectations=args.expectations,
+                       save_dir=plan.save_dir, checkpoint=plan.checkpoint, expectations=[f.path for f in plan.files],
                        contract=True)
     entries = expectations.entries_for(plan.files, run.name, spec)
     wrong = [f"{run.name}: {m}" for m in expectations.unmatched(entries, run.results)]

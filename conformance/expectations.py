@@ -9,11 +9,15 @@
     kind = "tolerance"                 # how it fails: see conformance.status.KINDS
     reason = "exact erf GELU, https://github.com/karpathy/nanoGPT/issues/274"
     max_ratio = 200                    # required for kind tolerance: the deviation's measured bound
-    scales = ["huge"]                  # optional: the weight scales it shows on (default: all)
+    # or per weight scale (a scale it does not name must hold as usual):
+    # max_ratio = { unit = 20, tiny = 20, large = 20, huge = 1e6 }
+    where = { n_embd = 1 }             # optional, kind tolerance: only examples of these hparams may deviate
 
 A listed failure that fails as listed is `xfailed`. A tolerance entry bounds the deviation: the property
 then runs all of its examples (it does not stop at the first failure), and each may exceed its own
-tolerance by at most max_ratio (only on the listed scales; elsewhere not at all). The bound is on
+tolerance by at most max_ratio: one number for every example, or a table of one per weight scale, where
+an unnamed scale gets none and examples without a scale (golden cases, checkpoint weights) get the
+table's largest; with `where`, examples of other hparams get none. The bound is on
 error / tolerance rather than on the error itself because a numerical deviation is amplified exactly
 where the tolerance is: near attention ties one example of an fp16 GELU table errs by 9.1 (at 70 times
 its tolerance), more than a ReLU in place of GELU errs on most (at 6000 times theirs). So a known small
@@ -25,6 +29,7 @@ error or a missing capability. An entry naming an unknown property, or a dtype t
 ran for that property, is an error of the file. Blocked properties (see runner.essentials) are not
 matched: the essentials failure is the one to fix.
 """
+import dataclasses
 import hashlib
 import tomllib
 from dataclasses import dataclass, replace
@@ -33,6 +38,7 @@ from pathlib import Path
 from conformance.properties import REGISTRY
 from conformance.status import KINDS, MAGNITUDE_KINDS
 from conformance.weights import SCALES
+from reference.params import HParams
 
 CATEGORIES = ("known-bug", "unsupported", "permanent")
 
@@ -48,16 +54,24 @@ class Expected:
     kind: str
     reason: str
     dtype: str | None = None
-    max_ratio: float | None = None
-    scales: tuple | None = None
+    max_ratio: dict | None = None  # {weight scale (None: every example): largest error / tolerance}
+    where: dict | None = None  # {hparam: value}: the examples the deviation shows on (None: all)
 
     def lists(self, property_id, dtype):
         return property_id == self.property and self.dtype in (None, dtype)
 
-    def limit(self, tolerance, scale):
-        """The largest error an example of this weight scale (None: not a generated case) may show."""
-        covered = self.max_ratio is not None and (self.scales is None or scale in self.scales)
-        return max(tolerance, self.max_ratio * tolerance) if covered else tolerance
+    def limit(self, tolerance, case):
+        """The largest error an example of this case (None: a golden case) may show."""
+        if not self.max_ratio or (self.where and (case is None or any(
+                getattr(case.hparams, k) != v for k, v in self.where.items()))):
+            return tolerance
+        scale = getattr(case, "scale", None)
+        ratio = self.max_ratio.get(scale, self.max_ratio.get(None, max(self.max_ratio.values()) if scale is None else 1))
+        return max(tolerance, ratio * tolerance)
+
+    def bound(self):
+        """max_ratio as the expectation file writes it."""
+        return self.max_ratio.get(None, self.max_ratio) if self.max_ratio else None
 
     def key(self):
         return self.property + (f" [{self.dtype}]" if self.dtype else "")
@@ -97,7 +111,7 @@ def _entry(path, i, e):
     where = f"{path}: [[expected]] #{i + 1}"
     if not isinstance(e, dict):
         raise ExpectationError(f"{where} is not a table")
-    fields = {"property", "category", "kind", "reason", "dtype", "max_ratio", "scales"}
+    fields = {"property", "category", "kind", "reason", "dtype", "max_ratio", "where"}
     if set(e) - fields:
         raise ExpectationError(f"{where}: unknown keys {', '.join(sorted(set(e) - fields))}")
     missing = [f for f in ("property", "category", "kind", "reason") if f not in e]
@@ -115,18 +129,34 @@ def _entry(path, i, e):
     if REGISTRY[e["property"]].core and e["kind"] != "tolerance":
         raise ExpectationError(f"{where}: {e['property']} is core and must run: an expectation may bound its "
                                f"numerical deviation (kind tolerance, with max_ratio), never excuse kind {e['kind']}")
-    bound = e.get("max_ratio")
-    if e["kind"] == "tolerance" and bound is None:
+    if e["kind"] == "tolerance" and "max_ratio" not in e:
         raise ExpectationError(f"{where}: an entry of kind tolerance needs max_ratio, the measured bound of the "
                                "deviation (without it a structural bug in the same property would pass as known)")
-    if bound is not None and (e["kind"] != "tolerance" or isinstance(bound, bool)
-                              or not isinstance(bound, (int, float)) or not bound >= 1):
-        raise ExpectationError(f"{where}: max_ratio must be a number >= 1, on an entry of kind tolerance")
-    scales = e.get("scales")
-    if scales is not None and (not isinstance(scales, list) or not scales or set(scales) - set(SCALES)):
-        raise ExpectationError(f"{where}: scales must be a list of {', '.join(SCALES)}, got {scales!r}")
+    if ("max_ratio" in e or "where" in e) and e["kind"] != "tolerance":
+        raise ExpectationError(f"{where}: max_ratio and where bound a deviation of kind tolerance only")
     return Expected(e["property"], e["category"], e["kind"], e["reason"], e.get("dtype"),
-                    None if bound is None else float(bound), None if scales is None else tuple(scales))
+                    _max_ratio(where, e["max_ratio"]) if "max_ratio" in e else None,
+                    _where(where, e["where"]) if "where" in e else None)
+
+
+def _where(where, value):
+    names = [f.name for f in dataclasses.fields(HParams)]
+    if not isinstance(value, dict) or not value or any(k not in names or isinstance(v, bool) or not isinstance(v, int)
+                                                       or v < 1 for k, v in value.items()):
+        raise ExpectationError(f"{where}: where must be a table of hparams ({', '.join(names)}) and positive "
+                               f"integers, got {value!r}")
+    return dict(value)
+
+
+def _max_ratio(where, value):
+    """{scale or None: ratio} from a number or a table of weight scales, each ratio >= 1."""
+    table = value if isinstance(value, dict) else {None: value}
+    unknown = set(table) - set(SCALES) - {None}
+    ratios = list(table.values())
+    if unknown or not table or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 1 for r in ratios):
+        raise ExpectationError(f"{where}: max_ratio must be a number >= 1, or a table of such numbers by weight "
+                               f"scale ({', '.join(SCALES)}), got {value!r}")
+    return {k: float(v) for k, v in table.items()}
 
 
 def entry_for(entries, property_id, dtype):
@@ -160,6 +190,19 @@ def unmatched(entries, results):
     return [f"expectation {e.key()} matches nothing: {e.property} ran at "
             + ", ".join(sorted(str(d) for i, d in ran if i == e.property))
             for e in entries if e.property in ran_ids and not any(e.lists(r.id, r.dtype) for r in results)]
+
+
+SHIPPED = Path(__file__).with_name("expectations")  # the known deviations of the bundled backends
+
+
+def with_shipped(files, specs):
+    """files, and the shipped expectation file of each bundled backend in specs that none of them lists:
+    its known deviations apply unless the user gives a file of their own for it."""
+    from conformance.backends import BUNDLED
+
+    listed = {f.backend for f in files}
+    shipped = [SHIPPED / f"{spec}.toml" for spec in specs if spec in BUNDLED and spec not in listed]
+    return list(files) + [load(path) for path in shipped if path.exists()]
 
 
 def entries_for(files, name, spec):

@@ -58,6 +58,20 @@ def reference_with_error(params, tokens):
     return entry["ref64"], float(entry["e32"])
 
 
+def grads_with_error(params, tokens, loss_mask=None):
+    """tolerances.grads_with_error, read from the cache likewise."""
+    def compute():
+        loss64, grads64, e32, scale = tolerances.grads_with_error(params, tokens, loss_mask)
+        return {"loss": np.asarray(loss64), **{f"scale/{k}": np.asarray(v) for k, v in scale.items()},
+                **{f"g/{k}": v for k, v in grads64.items()}, **{f"e/{k}": np.asarray(v) for k, v in e32.items()}}
+
+    mask = "all" if loss_mask is None else hashlib.blake2b(np.ascontiguousarray(loss_mask).tobytes(), digest_size=8).hexdigest()
+    entry = _cached(f"{_key(params, tokens)}-grad-{mask}", compute)
+    return (float(entry["loss"]), {k[2:]: v for k, v in entry.items() if k.startswith("g/")},
+            {k[2:]: float(v) for k, v in entry.items() if k.startswith("e/")},
+            {k[6:]: float(v) for k, v in entry.items() if k.startswith("scale/")})
+
+
 def tier_error(params, tokens, ref64, dtype):
     """tolerances.tier_error, read from the cache likewise (ref64 is a function of params and tokens)."""
     entry = _cached(f"{_key(params, tokens)}-{dtype}",

@@ -37,8 +37,9 @@ def pytest_configure(config):
     from conformance.backends import available_bundled
     from reference.params import InvalidParams
 
+    specs = [s for spec in specs for s in (available_bundled() if spec == BUNDLED_SPEC else [spec])]
     try:
-        files = [expectations.load(f) for f in config.getoption("gpt2_expectations")]
+        files = expectations.with_shipped([expectations.load(f) for f in config.getoption("gpt2_expectations")], specs)
     except expectations.ExpectationError as e:
         raise pytest.UsageError(str(e)) from None
     fixed = None
@@ -48,7 +49,6 @@ def pytest_configure(config):
             fixed = (path, checkpoints.load(path))
         except InvalidParams as e:
             raise pytest.UsageError(f"--gpt2-checkpoint: {e}") from None
-    specs = [s for spec in specs for s in (available_bundled() if spec == BUNDLED_SPEC else [spec])]
     config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"))
     config.addinivalue_line("markers", "gpt2_conformance: a property of gpt2-conformance run against a backend")
 

@@ -31,7 +31,7 @@ class BeyondKnownDeviation(PropertyFailed):
     def __init__(self, measurement, entry):
         super().__init__(measurement)
         self.args = (f"{self.args[0]}, {measurement.err / measurement.tol:.3g} times, beyond the bound "
-                     f"(max_ratio {entry.max_ratio:g}) of the known deviation: {entry.reason}",)
+                     f"(max_ratio = {entry.bound()!r}) of the known deviation: {entry.reason}",)
 
 
 @dataclass
@@ -97,9 +97,9 @@ class ExampleLog:
         self.notes.clear()
         self.draws.clear()
 
-    def scale(self):
-        """The weight scale of the latest example's generated case (None for fixed weights or golden cases)."""
-        return next((value.scale for _, value in self.draws if hasattr(value, "scale")), None)
+    def case(self):
+        """The latest example's drawn case (None for golden cases)."""
+        return next((value for _, value in self.draws if hasattr(value, "hparams") and hasattr(value, "tokens")), None)
 
     def record(self, m):
         self.samples.append([float(m.err), float(m.tol)])  # plain floats: JSON and xdist carry them
@@ -167,7 +167,7 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
         if bounded is None:
             if not m.err <= m.tol:  # False for NaN
                 raise PropertyFailed(m)
-        elif not m.err <= bounded.limit(m.tol, log.scale()):  # a listed deviation: searched for beyond its bound
+        elif not m.err <= bounded.limit(m.tol, log.case()):  # a listed deviation: searched for beyond its bound
             raise BeyondKnownDeviation(m, bounded)
 
     return test

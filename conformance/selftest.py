@@ -28,7 +28,7 @@ MEDIAN_TARGET_S, SLOWEST_TARGET_S = 1.0, 10.0
 
 
 def kill(mutant, prop, profile):
-    """One cell: the property's result on the mutant, with the time to its first failing example."""
+    """(one cell: the property's result on the mutant with the time to its first failing example, the result)."""
     first_failure = []
     start = time.perf_counter()
 
@@ -49,11 +49,10 @@ def kill(mutant, prop, profile):
     cpu = time.process_time()
     result = run_property(replace(prop, fn=timed), mutant, settings=profile, expected=mutant.expected)
     return {"mutant": mutant.name, "property": prop.id, "cell": CELL[result.status], "status": result.status,
-            "kind": result.kind,
-            "intended": prop.id in mutant.kills, "seconds": result.seconds,
+            "kind": result.kind, "intended": prop.id in mutant.kills, "seconds": result.seconds,
             "cpu_seconds": round(time.process_time() - cpu, 3),
             "first_failure_seconds": round(first_failure[0], 3) if first_failure else None,
-            "examples": result.examples, "counterexample": result.counterexample, "message": result.message}
+            "examples": result.examples, "counterexample": result.counterexample, "message": result.message}, result
 
 
 def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progress=None):
@@ -61,13 +60,16 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
     profile = profiles.get(profile_name)
     mutants = mutants or list(MUTANTS.values())
     property_ids = property_ids or list(REGISTRY)
-    cells = []
+    cells, scores = [], []
     for mutant in mutants:
+        results = []
         for pid in property_ids:
-            cells.append(kill(mutant, REGISTRY[pid], profile))
+            cell, result = kill(mutant, REGISTRY[pid], profile)
+            cells.append(cell)
+            results.append(result)
             if progress:
-                progress(cells[-1])
-    verdicts = [_verdict(m, [c for c in cells if c["mutant"] == m.name], property_ids) for m in mutants]
+                progress(cell)
+        scores.append(_scored(mutant, cells[-len(property_ids):], results, property_ids))
     backends = []
     for spec in available_bundled() if backend_specs is None else backend_specs:
         backend = run_isolated(spec, property_ids, profile=profile_name,
@@ -75,13 +77,13 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
         verdict = judge(backend.results, backend.capabilities)
         backends.append({"name": backend.name, "spec": spec, "passed": verdict.status == CERTIFIED,
                          "verdict": verdict.label, "properties": [r.to_dict() for r in backend.results]})
-    kill_times = [v["seconds"] for v in verdicts if v["seconds"] is not None]
-    cpu_times = [v["cpu_seconds"] for v in verdicts if v["cpu_seconds"] is not None]
+    kill_times = [v["seconds"] for v in scores if v["seconds"] is not None]
+    cpu_times = [v["cpu_seconds"] for v in scores if v["cpu_seconds"] is not None]
     return {
         "suite_version": __version__,
         "profile": profile_name,
         "environment": certificate.environment(),
-        "passed": all(v["ok"] for v in verdicts) and all(b["passed"] for b in backends),
+        "passed": all(v["ok"] for v in scores) and all(b["passed"] for b in backends),
         "timing": {
             "median_time_to_kill_s": statistics.median(kill_times) if kill_times else None,
             "slowest_time_to_kill_s": max(kill_times, default=None),
@@ -90,7 +92,7 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
             "slowest_cpu_to_kill_s": max(cpu_times, default=None),
             "median_target_s": MEDIAN_TARGET_S, "slowest_target_s": SLOWEST_TARGET_S,
         },
-        "mutants": verdicts,
+        "mutants": scores,
         "not_applicable": NOT_APPLICABLE,
         "cells": cells,
         "backends": backends,
@@ -101,9 +103,11 @@ def _backend_cell(name, result):
     return {"mutant": f"(correct) {name}", "property": result.id, "cell": result.status, "seconds": result.seconds}
 
 
-def _verdict(mutant, cells, property_ids):
-    """A mutant is ok when some property kills it and every intended property (that ran) does."""
+def _scored(mutant, cells, results, property_ids):
+    """A mutant is ok when some property kills it, every intended property (that ran) does, and its
+    certificate would not be accepted."""
     killed_by = [c["property"] for c in cells if c["cell"] == "killed"]
+    verdict = judge(results, mutant.capabilities)
     intended = [p for p in mutant.kills if p in property_ids]
     missed = [p for p in intended if p not in killed_by]
     # time to kill: by the slowest intended property (the one a user relies on); else by the fastest killer
@@ -111,7 +115,8 @@ def _verdict(mutant, cells, property_ids):
             sorted((c for c in cells if c["cell"] == "killed"), key=lambda c: c["seconds"])[:1]
     worst = max(timed, key=lambda c: c["seconds"], default=None)
     return {"name": mutant.name, "bug": mutant.bug, "cite": mutant.cite, "kills": list(mutant.kills),
-            "killed_by": killed_by, "missed": missed, "ok": bool(killed_by) and not missed,
+            "killed_by": killed_by, "missed": missed, "verdict": verdict.label,
+            "ok": bool(killed_by) and not missed and not verdict.accepted(),
             "seconds": worst and worst["seconds"], "cpu_seconds": worst and worst["cpu_seconds"],
             "first_failure_seconds": worst and worst["first_failure_seconds"],
             "counterexample": worst and worst["counterexample"]}
@@ -130,7 +135,8 @@ def report(result):
                   if m["seconds"] is not None and m["first_failure_seconds"] is not None else "-")
         lines.append(f"{m['name']:<{width}}  " + "  ".join(f"{c:<18}" for c in cells) + f"  {timing}"
                      + ("" if m["ok"] else "  <- " + ("survives every property" if not m["killed_by"]
-                                                       else f"not killed by {', '.join(m['missed'])}")))
+                                                       else f"not killed by {', '.join(m['missed'])}" if m["missed"]
+                                                       else f"its certificate would pass: {m['verdict']}")))
     lines.append("(* = the property meant to kill it)")
     for name, why in result["not_applicable"].items():
         lines.append(f"{name:<{width}}  not applicable: {why}")
@@ -145,8 +151,7 @@ def report(result):
         if m["counterexample"]:
             lines.append(f"  {m['name']}: {m['counterexample']}")
     for b in result["backends"]:
-        bad = [f"{p['id']} {p['status']}" for p in b["properties"] if p["status"] not in ("passed", "skipped")]
-        lines.append(f"correct backend {b['name']}: {'certified' if b['passed'] else 'NOT certified: ' + ', '.join(bad)}")
+        lines.append(f"correct backend {b['name']}: {b['verdict']}" + ("" if b["passed"] else "  <- SHOULD BE CERTIFIED"))
     killed = sum(bool(m["killed_by"]) for m in result["mutants"])
     lines.append(f"\n{killed} of {len(result['mutants'])} mutants killed, "
                  f"{sum(m['ok'] for m in result['mutants'])} by every property meant to kill them: "
@@ -167,7 +172,7 @@ def main(args):
     result = run(args.profile, mutants, args.property, args.backend, progress)
     args.report_dir.mkdir(parents=True, exist_ok=True)
     path = args.report_dir / "selftest.json"
-    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    path.write_text(json.dumps(certificate.strict(result), indent=2, allow_nan=False) + "\n")
     print(report(result))
     print(f"\nkill matrix: {path}")
     return 0 if result["passed"] else 1

@@ -22,3 +22,4 @@ MAGNITUDE_KINDS = ("tolerance", "systematic")
 CERTIFIED = "certified"
 NOT_CERTIFIED = "not certified"
 PARTIAL = "partial"
+NOT_RUN = "not run"  # the training verdict of a backend without gradients

@@ -77,6 +77,99 @@ def reference_with_error(params, tokens, past=None):
     return ref64, e32
 
 
+def grads_with_error(params, tokens, loss_mask=None):
+    """(float64 loss, {name: float64 gradient}, {name: e32}, scale) of the reference backward, where e32
+    is, per tensor (and for "loss"), the float32 rounding error it shows: over the plain rounding of the
+    weights, and SAMPLES - 1 perturbed roundings computed with every step's result perturbed by one unit
+    roundoff; scale is gradient_scale's.
+
+    A gradient is often a small difference of large terms (a bias's: the sum of its upstream gradient over
+    every position), and another implementation's formula cancels in another order: the reference's own
+    float32 backward can be exact where a correct one errs by u times the terms (measured: transformers'
+    wpe gradient 3.7e-9 where the reference's is exactly 0, at n_embd 1). Perturbing each step's result
+    is the standard model of any implementation's rounding, so e32 sees the size of the terms."""
+    from reference import backward
+
+    loss64, grads64 = backward.loss_and_grads(params.astype(np.float64), tokens, loss_mask)
+    rng = np.random.default_rng(0)
+    e32 = dict.fromkeys(["loss", *grads64], 0.0)
+    for sample in range(SAMPLES):
+        p32 = params if sample == 0 else params.perturbed(rng, UNIT_ROUNDOFF["float32"])
+        with ExitStack() as stack:
+            if sample:
+                for module, name in _steps():
+                    step = getattr(module, name)
+                    stack.enter_context(mock.patch.object(module, name, lambda *a, step=step: _noisy(step(*a), rng)))
+                stack.enter_context(mock.patch.object(gpt2, "softmax", lambda x: _noisy(_softmax(x), rng, _row_max(x))))
+            loss32, grads32 = backward.loss_and_grads(p32.astype(np.float32), tokens, loss_mask)
+        e32["loss"] = max(e32["loss"], abs(float(loss32) - loss64))
+        for name, g in grads32.items():
+            e32[name] = max(e32[name], max_abs_err(g, grads64[name]))
+    return loss64, grads64, e32, gradient_scale(params.astype(np.float64), tokens, loss_mask)
+
+
+def gradient_scale(params, tokens, loss_mask=None):
+    """{"gradients": the size of the terms every gradient is a sum of, "loss": the size of the loss's
+    terms}. The first is the largest entry of any tensor's gradient when the loss's own gradient, softmax
+    - one-hot, is replaced by softmax + one-hot, which cannot cancel. Where the model is sure of the next
+    token the two nearly cancel: the gradients are then tiny (1e-11, measured) while every float32
+    implementation rounds the softmax's 1 - 1e-11 to 1, erring by u times the terms. The loss, a
+    log-sum-exp less the label's logit, likewise errs by u times the largest logit."""
+    from reference import backward
+
+    logits, cache = backward.forward_with_cache(params, tokens)
+    z = gpt2.softmax(logits[:, :-1])
+    np.put_along_axis(z, tokens[:, 1:, None], np.take_along_axis(z, tokens[:, 1:, None], axis=-1) + 1, axis=-1)
+    weight = np.ones(tokens[:, 1:].shape) if loss_mask is None else loss_mask.astype(np.float64)
+    terms = np.zeros_like(logits)
+    terms[:, :-1] = z * (weight / weight.sum())[..., None]
+    grads, wte_head, dx = backward.model_backward(terms, params, cache)
+    return {"gradients": max(float(np.abs(g).max()) for g in [*grads.values(), wte_head, dx]),
+            "loss": float(np.abs(logits).max()) + float(np.log(logits.shape[-1]))}
+
+
+def gradient_tolerances(grads64, e32, scale, dtype):
+    """{name: tolerance for max |gradient - grads64[name]|, and "loss": for the loss} of a backend computing
+    in dtype (scale: gradient_scale's).
+
+    As the logits': SAFETY * e32 * u / u32, with a floor of a few ulps. The floor is of the terms the
+    gradients are sums of (gradient_scale), not of the tensor's own gradient: backpropagation carries one
+    upstream gradient through weights and activations of order one, and a gradient much smaller than its
+    terms (exactly zero, even, such as every gradient below a LayerNorm of width 1) is a cancellation that
+    a correct implementation computes to u times the terms, not to u times the result."""
+    u = UNIT_ROUNDOFF[dtype]
+    return {name: max(SAFETY * e32[name] * u / UNIT_ROUNDOFF["float32"], FLOOR_ULPS * u * scale[key])
+            for name, key in [*((n, "gradients") for n in grads64), ("loss", "loss")]}
+
+
+def _steps():
+    from reference import backward
+
+    forward = [(gpt2, name) for name in ("layer_norm", "conv1d", "gelu")]  # softmax: see _row_max
+    return forward + [(backward, name) for name in ("gelu_backward", "layer_norm_backward", "conv1d_backward",
+                                                    "softmax_backward", "head_backward", "lm_loss_and_backward")]
+
+
+def _noisy(value, rng, size=1.0):
+    """value (an array, a number or a tuple of them) with every float entry times 1 + u32 * size * N(0, 1)."""
+    if isinstance(value, tuple):
+        return tuple(_noisy(v, rng, size) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        return (value * (1 + UNIT_ROUNDOFF["float32"] * size * rng.standard_normal(value.shape))).astype(np.float32)
+    return value
+
+
+_softmax = gpt2.softmax
+
+
+def _row_max(x):
+    """max(1, |max x|) of each row: a softmax of scores s errs by u |log-sum-exp(s)| ~ u |max s| relatively
+    where it is computed from s minus the log-sum-exp, as a fused attention's backward recomputes it from
+    the forward's (measured: SDPA's attention gradients at scores ~1e4 err by 25 times what u alone
+    explains). Masked scores (-1e10) never are the maximum."""
+    return np.maximum(np.abs(x.max(axis=-1, keepdims=True)), 1.0)
+
+
 def tier_error(params, tokens, ref64, dtype):
     """max |l - ref64| of the float32 reference storing what each step returns (LayerNorm, Conv1D, GELU,
     softmax) in dtype, as a half-precision backend does between its kernels, on the plain and SAMPLES - 1

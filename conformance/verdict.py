@@ -11,10 +11,15 @@ excused. Anything less is a different verdict, named in every report:
 - `partial`: the run left properties or examples out, so it cannot certify anything;
 - `not certified`: a property failed, errored, was blocked, passed although listed, or a core
   property could not run.
+
+A backend that computes gradients (Capabilities.grad) gets a training verdict of its own, from the
+training properties (certified / not certified / partial); it is part of every label, and a failing one
+fails the run as any failing property does. For any other backend it is `not run`.
 """
 from dataclasses import asdict, dataclass
 
-from conformance.status import BAD, CERTIFIED, NOT_CERTIFIED, PARTIAL
+from conformance.properties import REGISTRY
+from conformance.status import BAD, CERTIFIED, NOT_CERTIFIED, NOT_RUN, PARTIAL
 from conformance.tolerances import UNIT_ROUNDOFF
 
 OFFICIAL_PRECISION = "float32"
@@ -28,31 +33,40 @@ class Verdict:
     scope_excludes: dict  # {published model: why the scope leaves it out}
     known_deviations: tuple  # properties listed in an expectation file (xfailed)
     reasons: tuple  # why not certified, or why partial
+    training: str = NOT_RUN  # the training verdict: certified / not certified / partial / not run
+    training_reasons: tuple = ()
 
     @property
     def label(self):
-        if self.status != CERTIFIED:
-            return f"{self.status}: {'; '.join(self.reasons)}" if self.reasons else self.status
-        qualifiers = []
-        if below_official(self.level):
-            qualifiers.append(f"at {self.level}")
-        if self.scope_excludes:
-            qualifiers.append("within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")")
-        if self.known_deviations:
-            qualifiers.append(f"with known deviations ({', '.join(self.known_deviations)})")
-        return " ".join([CERTIFIED] + qualifiers)
+        training, inference = [], []
+        for pid in self.known_deviations:
+            (training if REGISTRY[pid].training else inference).append(pid)
+        label = _label(self.status, self.reasons, inference)
+        if below_official(self.level) and self.status == CERTIFIED:
+            label = label.replace(CERTIFIED, f"{CERTIFIED} at {self.level}", 1)
+        if self.scope_excludes and self.status == CERTIFIED:
+            label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
+        if self.training != NOT_RUN:
+            label += f"; training: {_label(self.training, self.training_reasons, training)}"
+        return label
 
     def accepted(self, lowest_level=OFFICIAL_PRECISION, any_scope=False):
         """Whether this verdict passes a gate that accepts certification at lowest_level or finer, and
         (any_scope) a declared scope that leaves out published models. Known deviations are accepted:
         the user listed them."""
-        return (self.status == CERTIFIED
+        return (self.status == CERTIFIED and self.training in (CERTIFIED, NOT_RUN)
                 and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[lowest_level]
                 and (any_scope or not self.scope_excludes))
 
     def to_dict(self):
         return {**asdict(self), "label": self.label, "known_deviations": list(self.known_deviations),
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons), "training_reasons": list(self.training_reasons)}
+
+
+def _label(status, reasons, known_deviations):
+    if status == CERTIFIED:
+        return CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
+    return f"{status}: {'; '.join(reasons)}" if reasons and status == NOT_CERTIFIED else status
 
 
 def below_official(dtype):
@@ -66,13 +80,23 @@ def judge(results, capabilities, partial=(), problems=()):
     capabilities: None where the backend never imported; partial: why the run cannot certify (a subset
     of properties, fewer examples than the profile's, a profile that does not certify); problems:
     errors of its expectation file."""
-    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != "xpassed" else "")
-                for r in results if r.status in BAD]
-    failures += [f"core property {r.id} could not run ({r.message})" for r in results if r.status == "skipped" and r.core]
-    failures += list(problems)
+    inference = [r for r in results if not REGISTRY[r.id].training]
+    failures = _failures(inference) + list(problems)
     status = NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial else CERTIFIED
+    training, training_reasons = NOT_RUN, ()
+    if capabilities is not None and capabilities.grad:
+        training_failures = _failures([r for r in results if REGISTRY[r.id].training])
+        training = NOT_CERTIFIED if training_failures else PARTIAL if partial else CERTIFIED
+        training_reasons = tuple(training_failures)
     scope = capabilities.scope if capabilities else None
     return Verdict(status=status, level=capabilities and capabilities.core_dtype, scope=scope.declared() if scope else {},
                    scope_excludes=scope.published_excluded() if scope else {},
                    known_deviations=tuple(r.id for r in results if r.status == "xfailed"),
-                   reasons=tuple(failures or partial))
+                   reasons=tuple(failures or partial), training=training, training_reasons=training_reasons)
+
+
+def _failures(results):
+    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != "xpassed" else "")
+                for r in results if r.status in BAD]
+    return failures + [f"core property {r.id} could not run ({r.message})" for r in results
+                       if r.status == "skipped" and r.core]

@@ -28,8 +28,10 @@ def entry(prop="reference_logits", kind="tolerance", category="known-bug", reaso
     ('[[expected]]\nproperty = "determinism"\n', "missing category, kind, reason"),
     ("oops = [", "cannot read"),
     (entry(extra="max_ratio = 0.5"), "max_ratio must be a number >= 1"),
+    (entry(extra="max_ratio = { enormous = 10 }"), "or a table of such numbers by weight scale"),
     (entry(extra=""), "an entry of kind tolerance needs max_ratio"),
-    (entry(prop="kv_cache", kind="error", extra="max_ratio = 10"), "on an entry of kind tolerance"),
+    (entry(prop="kv_cache", kind="error", extra="max_ratio = 10"), "bound a deviation of kind tolerance only"),
+    (entry(extra="max_ratio = 10\nwhere = { width = 1 }"), "where must be a table of hparams"),
     (entry(kind="error"), "reference_logits is core and must run"),
     (entry(prop="tied_head", kind="shape"), "tied_head is core and must run"),
 ])
@@ -72,29 +74,47 @@ def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_p
     assert expectations.unmatched(f.entries, [result("passed", pid="determinism")]) == []  # not run: not judged
 
 
-def run_listed(mutant, property_id, **entry):
+def run_listed(mutant, property_id, max_ratio):
     from conformance import profiles
     from conformance.mutants import MUTANTS
     from conformance.properties import REGISTRY
     from conformance.runner import run_property
 
-    listed = expectations.Expected(property_id, "known-bug", "tolerance", f"a known deviation, {LINK}", **entry)
+    listed = expectations.Expected(property_id, "known-bug", "tolerance", f"a known deviation, {LINK}", max_ratio=max_ratio)
     return run_property(REGISTRY[property_id], MUTANTS[mutant], settings=profiles.get("ci"), expected=(listed,))
 
 
 def test_a_listed_property_runs_every_example_and_bounds_them_all():
-    result = run_listed("erf_gelu", "reference_logits", max_ratio=200)  # erf GELU: at most 50 times (measured)
+    result = run_listed("erf_gelu", "reference_logits", {None: 200})  # erf GELU: at most 50 times (measured)
     assert result.status == "xfailed" and result.examples == 50  # all of them, not those before the first failure
     assert result.max_abs_err == max(err for err, _ in result.samples)
 
 
 def test_a_bounded_deviation_does_not_cover_a_second_bug():
-    result = run_listed("relu_behind_erf_expectation", "reference_logits", max_ratio=200)
-    assert result.status == "failed" and "beyond the bound (max_ratio 200) of the known deviation" in result.message
+    result = run_listed("relu_behind_erf_expectation", "reference_logits", {None: 200})
+    assert result.status == "failed" and "beyond the bound (max_ratio = 200) of the known deviation" in result.message
 
 
-@pytest.mark.parametrize("scales,status", [(["huge"], "xfailed"), (["unit", "tiny", "large"], "failed")])
-def test_a_deviation_listed_for_some_scales_must_hold_on_the_others(scales, status):
+@pytest.mark.parametrize("max_ratio,status", [({"huge": 1e9}, "xfailed"), ({"unit": 1e9, "large": 1e9}, "failed")])
+def test_a_deviation_bounded_on_some_scales_must_hold_on_the_others(max_ratio, status):
     # a -1e4 mask leaks only where scores fall below -1e4: at scale huge
-    result = run_listed("mask_replaced_1e4", "causal_masking", max_ratio=1e9, scales=tuple(scales))
-    assert result.status == status
+    assert run_listed("mask_replaced_1e4", "causal_masking", max_ratio).status == status
+
+
+def test_max_ratio_per_scale_is_read_from_a_table(tmp_path):
+    (e,) = expectations.load(write(tmp_path, entry(extra="max_ratio = { unit = 20, huge = 1e6 }"))).entries
+    assert e.limit(1.0, case("unit")) == 20 and e.limit(1.0, case("huge")) == 1e6 and e.limit(1.0, case("tiny")) == 1
+    assert e.limit(1.0, None) == 1e6  # a golden case has no scale: the table's largest
+
+
+def case(scale, n_embd=4):
+    from conformance.strategies import Case
+    from reference import HParams
+
+    return Case(HParams(n_vocab=5, n_ctx=4, n_embd=n_embd, n_head=1, n_layer=1), 0, scale, None)
+
+
+def test_a_deviation_listed_where_some_hparams_hold_covers_only_those(tmp_path):
+    (e,) = expectations.load(write(tmp_path, entry(extra="max_ratio = 200\nwhere = { n_embd = 1 }"))).entries
+    assert e.limit(1.0, case("unit", n_embd=1)) == 200 and e.limit(1.0, case("unit", n_embd=2)) == 1
+    assert e.limit(1.0, None) == 1  # a golden case is no n_embd 1 model

@@ -81,8 +81,8 @@ USAGE = [
      2, "needs max_ratio"),
     ("expectations-excuse-a-core-error", lambda t: ["certify", "--expectations", expectation(t, LISTED + 'kind = "error"')],
      2, "reference_logits is core and must run"),
-    ("expectations-bad-scales", lambda t: ["certify", "--expectations", expectation(t, LISTED + 'kind = "tolerance"\n'
-                                           'max_ratio = 10\nscales = ["enormous"]')], 2, "scales must be a list of"),
+    ("expectations-bad-scale", lambda t: ["certify", "--expectations", expectation(t, LISTED + 'kind = "tolerance"\n'
+                                          'max_ratio = { enormous = 10 }')], 2, "or a table of such numbers by weight scale"),
     ("checkpoint-is-a-file", lambda t: ["certify", "--checkpoint", str(write(t / "w.bin", ""))], 2,
      "is a file: a checkpoint is the directory"),
     ("checkpoint-missing", lambda t: ["certify", "--checkpoint", str(t / "nowhere")], 2, "does not exist"),

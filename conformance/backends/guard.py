@@ -80,6 +80,36 @@ class Guarded:
                                "expected a float scalar")
         return float(value)
 
+    def loss_and_grads(self, tokens, loss_mask=None):
+        """(loss, {name: gradient}) of the backend, checked: every tensor's gradient, of its shape, copied."""
+        if not self.capabilities.grad:
+            raise BackendError(f"{self.backend_name} does not compute gradients")
+        check_inputs(self.params.hparams, tokens, None)
+        if tokens.shape[1] < 2:
+            raise InvalidInput("the language-model loss needs at least 2 tokens per sequence")
+        extra = {} if loss_mask is None else {"loss_mask": _checked_loss_mask(loss_mask, tokens.shape)}
+        out = self._call("loss_and_grads", tokens.astype(np.int64), **extra)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict)):
+            raise BackendError(f"{self.backend_name}.loss_and_grads returned {_describe(out)}, not (loss, {{name: gradient}})")
+        loss, grads = out
+        loss = np.asarray(loss)
+        if loss.shape != () or loss.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned a loss of shape {loss.shape} and dtype {loss.dtype}, "
+                               "expected a float scalar")
+        shapes = {name: value.shape for name, value in self.params.tensors.items()}
+        missing, extra_names = sorted(set(shapes) - set(grads)), sorted(set(grads) - set(shapes))
+        if missing or extra_names:
+            raise BackendError(f"{self.backend_name} returned gradients that lack {missing or 'nothing'} and have "
+                               f"unknown {extra_names or 'nothing'}: one per tensor, under the official names")
+        return float(loss), {name: self._checked_tensor(name, grads[name], shapes[name]) for name in shapes}
+
+    def _checked_tensor(self, name, value, shape):
+        value = owned(value)
+        if value.shape != shape or value.dtype.kind != "f":
+            raise BackendError(f"{self.backend_name} returned the gradient of {name} with shape {value.shape} and dtype "
+                               f"{value.dtype}, expected float {shape}")
+        return value
+
     def set_wte(self, wte):
         if not self.capabilities.set_wte:
             raise BackendError(f"{self.backend_name} cannot replace wte in a live model")
@@ -129,6 +159,15 @@ class Guarded:
             raise BackendError(f"{self.backend_name} returned {logits.dtype} logits from a model loaded in {self.dtype}: "
                                f"the suite judges the precision the backend was loaded in")
         return logits
+
+
+def _checked_loss_mask(loss_mask, shape):
+    batch, seq = shape
+    if not isinstance(loss_mask, np.ndarray) or loss_mask.shape != (batch, seq - 1) or not np.isin(loss_mask, (0, 1)).all():
+        raise InvalidInput(f"loss_mask must be a 0/1 array of shape [batch, seq - 1] = [{batch}, {seq - 1}]")
+    if not loss_mask.any():
+        raise InvalidInput("loss_mask selects no prediction: the loss would be 0/0")
+    return loss_mask.astype(np.int64)
 
 
 def owned(array):

@@ -11,8 +11,8 @@ REQUIRES = ("torch", "transformers")
 
 
 class HFTorchModel:
-    def __init__(self, model, torch):
-        self.model, self.torch = model, torch
+    def __init__(self, model, torch, hparams):
+        self.model, self.torch, self.hparams = model, torch, hparams
         self.device = next(model.parameters()).device
 
     def forward(self, tokens, past=None, attention_mask=None):
@@ -33,6 +33,25 @@ class HFTorchModel:
         with self.torch.no_grad():
             return self.model(ids, labels=ids).loss.double().cpu().numpy()
 
+    def loss_and_grads(self, tokens, loss_mask=None):
+        """transformers' own loss (labels shifted inside, -100 where loss_mask leaves a prediction out) and
+        autograd's gradient of every parameter. wte is one parameter for the embedding and the tied head,
+        so its gradient holds both paths."""
+        ids = self._tensor(tokens)
+        labels = ids.clone()
+        if loss_mask is not None:
+            labels[:, 1:][self._tensor(loss_mask == 0)] = -100
+        self.model.zero_grad(set_to_none=True)
+        with self.torch.enable_grad():
+            loss = self.model(ids, labels=labels).loss
+            loss.backward()
+        parameters = dict(self.model.transformer.named_parameters())
+        grads = {}
+        for name, hf in hf_names(self.hparams).items():
+            g = parameters[hf].grad.double().cpu().numpy()
+            grads[name] = g[None] if name.endswith("/w") else g  # Conv1D [nx, nf] -> the official [1, nx, nf]
+        return float(loss), grads
+
     def _tensor(self, array):
         return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
@@ -42,7 +61,8 @@ class HFTorchModel:
 
 
 class HFTorch:
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"), padding=True, loss=True)
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"), padding=True, loss=True,
+                                grad=True)
 
     def __init__(self, attn_implementation, device=None):
         self.attn_implementation = attn_implementation
@@ -70,7 +90,7 @@ class HFTorch:
         model.tie_weights()  # the head is wte itself, as transformers ties it
         model = model.to(device=self.device, dtype=getattr(torch, dtype)).eval()
         assert model.lm_head.weight is model.transformer.wte.weight
-        return HFTorchModel(model, torch)
+        return HFTorchModel(model, torch, params.hparams)
 
 
 eager = HFTorch("eager")

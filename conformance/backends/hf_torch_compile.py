@@ -18,7 +18,8 @@ class HFTorchCompile(HFTorch):
     def __init__(self, device=None):
         super().__init__("sdpa", device)
         self.name = "hf-torch-compile"
-        self.capabilities = replace(HFTorch.capabilities, compiles_per_architecture=True)
+        # Gradients: torch.compile's backward is a graph of its own per architecture; not certified here.
+        self.capabilities = replace(HFTorch.capabilities, compiles_per_architecture=True, grad=False)
 
     def load(self, params, dtype="float32"):
         import torch
@@ -27,7 +28,7 @@ class HFTorchCompile(HFTorch):
         torch._dynamo.config.recompile_limit = 10_000
         torch._dynamo.config.fail_on_recompile_limit_hit = True
         eager = super().load(params, dtype)
-        return HFTorchModel(torch.compile(eager.model, dynamic=True), torch)
+        return HFTorchModel(torch.compile(eager.model, dynamic=True), torch, params.hparams)
 
 
 backend = HFTorchCompile()

@@ -118,6 +118,7 @@ class OpenAITFModel:
     def __init__(self, params, dtype, tf):
         self.tf, self.hparams = tf, params.hparams
         t = {k: tf.Variable(v.astype(dtype), name=k.replace("/", "_")) for k, v in params.tensors.items()}
+        self.variables = t  # by official name
         self.weights = {
             "wte": t["model/wte"], "wpe": t["model/wpe"], "ln_f/g": t["model/ln_f/g"], "ln_f/b": t["model/ln_f/b"],
             "layers": [{name: t[f"model/h{i}/{name}"] for name in LAYER_SHAPES} for i in range(self.hparams.n_layer)],
@@ -133,13 +134,28 @@ class OpenAITFModel:
         present = present.numpy()
         return logits.numpy(), np.concatenate([past, present], axis=-2)  # as sample.py accumulates past
 
+    def loss_and_grads(self, tokens, loss_mask=None):
+        """The mean cross-entropy of the predictions loss_mask selects, and tf.GradientTape's gradient of it
+        through the same graph, for every variable. wte is one variable for the gather and the head, so its
+        gradient holds both paths (the gather's as IndexedSlices, summed in when made dense)."""
+        tf, hp = self.tf, self.hparams
+        past = np.zeros((tokens.shape[0], hp.n_layer, 2, hp.n_head, 0, hp.head_dim), self.dtype)
+        weight = tf.constant(np.ones((tokens.shape[0], tokens.shape[1] - 1)) if loss_mask is None else loss_mask,
+                             self.dtype)
+        with tf.GradientTape() as tape:
+            logits, _ = self.fn(self.weights, tf.constant(tokens, tf.int32), past, tf.constant(hp.n_head))
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens[:, 1:], logits=logits[:, :-1])
+            loss = tf.reduce_sum(nll * weight) / tf.reduce_sum(weight)
+        grads = tape.gradient(loss, self.variables)
+        return float(loss), {name: tf.convert_to_tensor(g).numpy() for name, g in grads.items()}
+
     def set_wte(self, wte):
         self.weights["wte"].assign(wte.astype(self.dtype))
 
 
 class OpenAITF:
     name = "openai-tf"
-    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float64"))
+    capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float64"), grad=True)
 
     def load(self, params, dtype="float32"):
         import tensorflow as tf

@@ -15,6 +15,12 @@ A backend has a `name`, its `capabilities`, and `load(params, dtype)`, which ret
         to, and positions count only real tokens. Without padding it is never given.
     loss(tokens) -> float                           (capabilities.loss)
         the backend's own mean next-token cross-entropy (labels = tokens shifted by one).
+    loss_and_grads(tokens, loss_mask=None) -> (loss, {name: gradient})   (capabilities.grad)
+        the mean next-token cross-entropy over the predictions loss_mask selects (int [batch, seq - 1],
+        1 where the prediction of token t + 1 at position t counts; None: all), and its gradient with
+        respect to every parameter tensor, under the official names and shapes (Conv1D weights
+        [1, nx, nf]). model/wte's is the gradient the backend would apply to wte: its embedding path plus
+        the head's, also where the implementation keeps the head as a parameter of its own.
 
 `params.tensors` holds the official names and shapes (`model/wte`, `model/h0/attn/c_attn/w` as
 [1, nx, nf], ...). The suite validates every input before a backend sees it, and copies and checks
@@ -88,6 +94,7 @@ class Capabilities:
     dtypes: tuple = ("float32",)
     padding: bool = False  # forward(..., attention_mask=) runs a padded batch
     loss: bool = False  # loss(tokens) computes the language-model loss itself
+    grad: bool = False  # loss_and_grads(tokens, loss_mask) differentiates it (the training properties)
     # a new architecture costs a compile or export (seconds): cases draw from strategies.ARCHITECTURES
     compiles_per_architecture: bool = False
     scope: Scope = Scope()

@@ -14,7 +14,7 @@ import numpy as np
 
 import reference
 from conformance.backends import Capabilities
-from reference import gpt2
+from reference import backward, gpt2
 
 REQUIRES = ("numpy",)
 
@@ -57,12 +57,24 @@ class MutantModel:
     def loss(self, tokens):
         return self.mutant.loss(self, tokens)
 
+    def loss_and_grads(self, tokens, loss_mask=None):
+        with ExitStack() as stack:
+            for name, replacement in self.mutant.patches.items():
+                stack.enter_context(mock.patch.object(gpt2, name, replacement))
+            for name, replacement in self.mutant.backward_patches.items():
+                stack.enter_context(mock.patch.object(backward, name, replacement))
+            return self.mutant.trainer(self, tokens, loss_mask)
+
     def set_wte(self, wte):
         self.params = self.params.with_tensor("model/wte", wte.astype(self.params.dtype))
 
 
 def _model(m, tokens, past, attention_mask=None):
     return reference.model(m.params, tokens, past, attention_mask)
+
+
+def _trainer(m, tokens, loss_mask):
+    return backward.loss_and_grads(m.params, tokens, loss_mask)
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class Mutant:
     patches: dict = field(default_factory=dict)  # reference.gpt2 function name -> replacement
     model: object = _model  # (MutantModel, tokens, past[, attention_mask]) -> (logits, present)
     loss: object = None  # (MutantModel, tokens) -> loss, for mutants with capabilities.loss
+    backward_patches: dict = field(default_factory=dict)  # reference.backward function name -> replacement
+    trainer: object = _trainer  # (MutantModel, tokens, loss_mask) -> (loss, grads), for capabilities.grad
     convert: object = None  # params -> params, applied at load (a broken weight converter)
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))
     computes_in: str | None = None  # the dtype it really computes in, whatever it declares and is told
@@ -101,4 +115,4 @@ def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog, decoding, loopholes  # noqa: E402,F401  registers the catalog
+from conformance.mutants import catalog, decoding, loopholes, tightness, training  # noqa: E402,F401  registers the catalog

@@ -7,10 +7,12 @@ so the runner can record passing margins as well as failures.
 """
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from conformance import strategies
 from conformance.backends import BackendClock, guarded_load
-from conformance.oracle_cache import reference_with_error, tier_error
-from conformance.tolerances import logits_tolerance, scales_for
+from conformance.oracle_cache import grads_with_error, reference_with_error, tier_error
+from conformance.tolerances import gradient_tolerances, logits_tolerance, max_abs_err, scales_for
 from conformance.weights import SCALES
 
 
@@ -24,15 +26,16 @@ class Property:
     dtype: str | None = None  # a dtype tier: the property run in this dtype (else the backend's core dtype)
     precondition: object = None  # (Space) -> None, or why the property cannot run on these cases
     compares_calls: bool = False  # compares two calls of one backend (so a reused output buffer could fool it)
+    training: bool = False  # about gradients: judged in the backend's training verdict
 
 
 REGISTRY = {}
 
 
-def prop(id, core=False, needs=(), precondition=None, compares_calls=False):
+def prop(id, core=False, needs=(), precondition=None, compares_calls=False, training=False):
     def register(fn):
         REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0],
-                                precondition=precondition, compares_calls=compares_calls)
+                                precondition=precondition, compares_calls=compares_calls, training=training)
         return fn
 
     return register
@@ -47,6 +50,21 @@ class Measurement:
     @property
     def ok(self):
         return self.err <= self.tol  # False for NaN
+
+
+@dataclass(frozen=True)
+class GradientReference:
+    """The float64 reference's loss and gradients, with the tolerance of each (and of the loss) for a dtype."""
+
+    loss: float
+    grads: dict
+    tolerances: dict
+
+    def worst(self, loss, grads):
+        """The Measurement of the gradient (or the loss) furthest off, relative to its tolerance."""
+        errors = {"loss": abs(loss - self.loss), **{name: max_abs_err(grads[name], g) for name, g in self.grads.items()}}
+        name = max(errors, key=lambda n: errors[n] / self.tolerances[n] if self.tolerances[n] else float("inf"))
+        return Measurement(errors[name], self.tolerances[name], f"the gradient of {name}" if name != "loss" else "the loss")
 
 
 @dataclass
@@ -84,6 +102,11 @@ class Context:
         ref64, tol, _ = self._oracle[key]
         return ref64, tol
 
+    def grad_reference(self, params, tokens, loss_mask=None):
+        """The GradientReference of tokens (loss_mask: the predictions the loss counts), for this dtype."""
+        loss64, grads64, e32, scale = grads_with_error(params, tokens, loss_mask)
+        return GradientReference(loss64, grads64, gradient_tolerances(grads64, e32, scale, self.dtype))
+
 
 def tier(id, dtype):
     """Register `id[dtype]`: property `id` run in a half-precision dtype, for backends that declare it.
@@ -119,6 +142,9 @@ from conformance.properties import (  # noqa: E402  registration order is report
     batch_padding,
     lm_loss,
     known_answers,
+    gradients,
+    tied_gradient,
+    causal_gradient,
 )
 
 for _dtype in ("float16", "bfloat16"):

@@ -1,0 +1,45 @@
+"""Tightness mutants: a constant off in its 4th significant digit, one weight tensor scaled by 1 + 1e-5.
+
+Each moves the logits by about one to a few tolerances, where a real slip lands (a constant typed from
+memory, a scale applied twice in a converter): they show how close to a correct implementation the
+tolerance still tells a bug apart. docs/systematic.md has what each measures at the ci profile.
+"""
+import math
+
+import numpy as np
+
+from conformance.mutants import Mutant, register
+from conformance.mutants.catalog import _layer_norm, _mask_attn_weights
+
+WHY = "issue 12: slips that sit one to a few tolerances above a correct implementation"
+
+
+def _gelu(sqrt_2_over_pi, coefficient):
+    def gelu(x):
+        a, c = np.asarray(sqrt_2_over_pi, x.dtype), np.asarray(coefficient, x.dtype)
+        return 0.5 * x * (1 + np.tanh(a * (x + c * (x * x * x))))
+
+    return gelu
+
+
+def _scaled(name, relative=1e-5):
+    """A converter that scales one tensor by 1 + relative."""
+    def convert(params):
+        return params.with_tensor(name, params.tensors[name] * (1 + relative)) if name in params.tensors else params
+
+    return convert
+
+
+register(
+    Mutant("gelu_coefficient_4th_digit", "GELU's cubic coefficient 0.04472 instead of 0.044715", WHY,
+           ("reference_logits",), patches={"gelu": _gelu(math.sqrt(2 / math.pi), 0.04472)}),
+    Mutant("gelu_sqrt_2_over_pi_4th_digit", "GELU's sqrt(2/pi) as 0.7979 instead of 0.79788456", WHY,
+           ("reference_logits",), patches={"gelu": _gelu(0.7979, 0.044715)}),
+    Mutant("attention_scale_4th_digit", "attention scores scaled by 1.0001 / sqrt(head_dim)", WHY,
+           ("reference_logits",), patches={"mask_attn_weights": lambda w: _mask_attn_weights(w * np.asarray(1.0001, w.dtype))}),
+    Mutant("layer_norm_eps_4th_digit", "LayerNorm eps 1.001e-5 instead of 1e-5", WHY, ("reference_logits",),
+           patches={"layer_norm": lambda x, g, b: _layer_norm(x, g, b, eps=1.001e-5)}),
+    *(Mutant(f"{name.replace('model/', '').replace('/', '_')}_scaled_1e-5", f"{name} scaled by 1 + 1e-5", WHY,
+             ("reference_logits",), convert=_scaled(name))
+      for name in ("model/wpe", "model/h0/ln_1/g", "model/h0/attn/c_attn/w", "model/h0/mlp/c_fc/w")),
+)
