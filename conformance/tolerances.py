@@ -68,13 +68,23 @@ SAMPLES = 4
 def reference_with_error(params, tokens, past=None):
     """(float64 reference logits, e32: the float32 rounding error the reference itself shows)."""
     ref64, _ = reference.model(params.astype(np.float64), tokens, _as(past, np.float64))
-    rng = np.random.default_rng(0)
     e32 = 0.0
-    for sample in range(SAMPLES):
-        p32 = params if sample == 0 else params.perturbed(rng, UNIT_ROUNDOFF["float32"])
-        ref32, _ = reference.model(p32.astype(np.float32), tokens, _as(past, np.float32))
+    for p32 in roundings(params, "float32"):
+        ref32, _ = reference.model(p32, tokens, _as(past, np.float32))
         e32 = max(e32, max_abs_err(ref32, ref64))
     return ref64, e32
+
+
+def roundings(params, dtype, seed=0):
+    """SAMPLES roundings of the weights to dtype (held in float32): the plain one, then the plain one
+    perturbed by one unit roundoff (each entry plus itself times u * N(0, 1)), which any implementation's
+    storage is entitled to. For float32 the perturbation moves an entry by about an ulp or not at all,
+    as a perturbation in float64 rounded to float32 would."""
+    rng = np.random.default_rng(seed)
+    plain = params.astype(np.float32)
+    for sample in range(SAMPLES):
+        p = plain if sample == 0 else plain.perturbed(rng, UNIT_ROUNDOFF[dtype])
+        yield p if dtype == "float32" else round_to(p, dtype)
 
 
 def grads_with_error(params, tokens, loss_mask=None):
@@ -91,17 +101,16 @@ def grads_with_error(params, tokens, loss_mask=None):
     from reference import backward
 
     loss64, grads64 = backward.loss_and_grads(params.astype(np.float64), tokens, loss_mask)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(2)
     e32 = dict.fromkeys(["loss", *grads64], 0.0)
-    for sample in range(SAMPLES):
-        p32 = params if sample == 0 else params.perturbed(rng, UNIT_ROUNDOFF["float32"])
+    for sample, p32 in enumerate(roundings(params, "float32")):
         with ExitStack() as stack:
             if sample:
                 for module, name in _steps():
                     step = getattr(module, name)
                     stack.enter_context(mock.patch.object(module, name, lambda *a, step=step: _noisy(step(*a), rng)))
                 stack.enter_context(mock.patch.object(gpt2, "softmax", lambda x: _noisy(_softmax(x), rng, _row_max(x))))
-            loss32, grads32 = backward.loss_and_grads(p32.astype(np.float32), tokens, loss_mask)
+            loss32, grads32 = backward.loss_and_grads(p32, tokens, loss_mask)
         e32["loss"] = max(e32["loss"], abs(float(loss32) - loss64))
         for name, g in grads32.items():
             e32[name] = max(e32[name], max_abs_err(g, grads64[name]))
@@ -175,19 +184,17 @@ def tier_error(params, tokens, ref64, dtype):
     softmax) in dtype, as a half-precision backend does between its kernels, on the plain and SAMPLES - 1
     perturbed roundings of the weights to dtype: how far the logits move when rounding is that coarse,
     near-ties crossed included."""
-    rng = np.random.default_rng(1)
     with ExitStack() as stack:
         for name in ("layer_norm", "conv1d", "gelu", "softmax"):
             step = getattr(gpt2, name)
             stack.enter_context(mock.patch.object(gpt2, name, lambda *a, step=step: round_to(step(*a), dtype)))
-        return max(max_abs_err(reference.model(round_to(p, dtype), tokens)[0], ref64)
-                   for p in [params] + [params.perturbed(rng, UNIT_ROUNDOFF[dtype]) for _ in range(SAMPLES - 1)])
+        return max(max_abs_err(reference.model(p, tokens)[0], ref64) for p in roundings(params, dtype, seed=1))
 
 
 def round_to(x, dtype):
     """x (an array, or Params) rounded to float16 or bfloat16 and held in float32."""
     if hasattr(x, "tensors"):
-        return type(x)(x.hparams, {k: round_to(v, dtype) for k, v in x.tensors.items()})
+        return type(x)(x.hparams, {k: round_to(v, dtype) for k, v in x.tensors.items()}, check=False)
     x = np.asarray(x, dtype=np.float32)
     if dtype == "float16":
         with np.errstate(over="ignore"):
@@ -237,7 +244,7 @@ def _as(past, dtype):
 # The systematic criterion: a bug that moves every example's logits by a few e32 stays under each
 # example's tolerance, but not under a bound on the typical ratio. docs/systematic.md derives the bound
 # from what every bundled backend measures, and shows which perturbations it catches.
-SYSTEMATIC_BOUND = 0.2
+SYSTEMATIC_BOUND = 0.15
 SYSTEMATIC_MIN_EXAMPLES = 9  # official_logits' nine golden cases are the fewest a property runs
 
 

@@ -42,9 +42,9 @@ class Verdict:
         for pid in self.known_deviations:
             (training if REGISTRY[pid].training else inference).append(pid)
         label = _label(self.status, self.reasons, inference)
-        if below_official(self.level) and self.status == CERTIFIED:
+        if self.status == CERTIFIED and below_official(self.level):
             label = label.replace(CERTIFIED, f"{CERTIFIED} at {self.level}", 1)
-        if self.scope_excludes and self.status == CERTIFIED:
+        if self.status == CERTIFIED and self.scope_excludes:
             label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
         if self.training != NOT_RUN:
             label += f"; training: {_label(self.training, self.training_reasons, training)}"

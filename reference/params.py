@@ -1,5 +1,5 @@
 """Canonical GPT-2 parameters: the official hparams and the official variable names and shapes."""
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import InitVar, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -73,20 +73,23 @@ def param_shapes(hp):
 class Params:
     hparams: HParams
     tensors: dict = field(repr=False)
+    check: InitVar[bool] = True  # False only for tensors derived from valid ones (a conversion of dtype)
 
-    def __post_init__(self):
-        validate(self.hparams, self.tensors)
+    def __post_init__(self, check):
+        if check:
+            validate(self.hparams, self.tensors)
 
     def layer(self, i):
         prefix = f"model/h{i}/"
         return {name[len(prefix):]: value for name, value in self.tensors.items() if name.startswith(prefix)}
 
     def astype(self, dtype):
-        return replace(self, tensors={k: v.astype(dtype) for k, v in self.tensors.items()})
+        return replace(self, tensors={k: v.astype(dtype) for k, v in self.tensors.items()}, check=False)
 
     def perturbed(self, rng, relative):
-        """Every tensor times (1 + relative * N(0, 1)), elementwise."""
-        return replace(self, tensors={k: v * (1 + relative * rng.standard_normal(v.shape)) for k, v in self.tensors.items()})
+        """Every tensor plus itself times relative * N(0, 1), elementwise, in its own dtype."""
+        return replace(self, tensors={k: v + v * (relative * rng.standard_normal(v.shape, dtype=v.dtype))
+                                      for k, v in self.tensors.items()}, check=False)
 
     def with_tensor(self, name, value):
         return replace(self, tensors={**self.tensors, name: np.asarray(value)})
