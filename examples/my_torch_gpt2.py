@@ -1,9 +1,11 @@
 """A complete adapter: a small GPT-2 written from scratch in PyTorch, made certifiable.
 
-    gpt2-conformance certify --backend examples.my_torch_gpt2:backend
+    gpt2-conformance certify --backend my_torch_gpt2:backend      # in the directory of this file
+    pytest --gpt2-backend my_torch_gpt2:backend                   # the same, as pytest items
 
-(run from the repository root, or put this file anywhere on PYTHONPATH). The model is yours; the
-adapter is `load` (canonical params -> your model) and `forward` (int tokens -> float logits).
+(or examples.my_torch_gpt2:backend from the repository root). The model is yours; the
+adapter is `load` (canonical params -> your model), `forward` (int tokens -> float logits) and, for the
+training properties, `loss_and_grads` (the loss and every parameter's gradient, under the official names).
 """
 import numpy as np
 import torch
@@ -13,11 +15,24 @@ from torch.nn import functional as F
 from conformance.backends import Capabilities
 
 
+class LayerNorm(nn.Module):
+    """Written out rather than nn.LayerNorm: torch's fused CPU kernel returns a nonzero gradient where it is
+    zero for a LayerNorm of width 1 (pytorch/pytorch#188375), which the suite's n_embd 1 examples show."""
+
+    def __init__(self, n_embd, eps=1e-5):
+        super().__init__()
+        self.weight, self.bias, self.eps = nn.Parameter(torch.ones(n_embd)), nn.Parameter(torch.zeros(n_embd)), eps
+
+    def forward(self, x):
+        u = x.mean(-1, keepdim=True)
+        return (x - u) / torch.sqrt((x - u).square().mean(-1, keepdim=True) + self.eps) * self.weight + self.bias
+
+
 class Block(nn.Module):
     def __init__(self, n_embd, n_head):
         super().__init__()
         self.n_head = n_head
-        self.ln_1, self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5), nn.LayerNorm(n_embd, eps=1e-5)
+        self.ln_1, self.ln_2 = LayerNorm(n_embd), LayerNorm(n_embd)
         self.c_attn, self.c_proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
         self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
 
@@ -35,7 +50,7 @@ class MyGPT2(nn.Module):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(n_vocab, n_embd), nn.Embedding(n_ctx, n_embd)
         self.blocks = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        self.ln_f = LayerNorm(n_embd)
 
     def forward(self, idx):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
@@ -44,7 +59,23 @@ class MyGPT2(nn.Module):
         return self.ln_f(x) @ self.wte.weight.T  # tied head
 
 
-# The adapter: canonical params (official names, Conv1D weights [1, nx, nf]) into MyGPT2.
+# The adapter: canonical params (official names, Conv1D weights [1, nx, nf]) into MyGPT2, and back.
+
+def official_parameters(model):
+    """(official name, parameter, is Conv1D) for every tensor: a Conv1D weight [1, nx, nf] is Linear's
+    weight [nf, nx] transposed, with the leading 1."""
+    named = [("model/wte", model.wte.weight, False), ("model/wpe", model.wpe.weight, False),
+             ("model/ln_f/g", model.ln_f.weight, False), ("model/ln_f/b", model.ln_f.bias, False)]
+    for i, block in enumerate(model.blocks):
+        for ln in ("ln_1", "ln_2"):
+            named += [(f"model/h{i}/{ln}/g", getattr(block, ln).weight, False),
+                      (f"model/h{i}/{ln}/b", getattr(block, ln).bias, False)]
+        for mine, theirs in (("c_attn", "attn/c_attn"), ("c_proj", "attn/c_proj"),
+                             ("c_fc", "mlp/c_fc"), ("mlp_proj", "mlp/c_proj")):
+            named += [(f"model/h{i}/{theirs}/w", getattr(block, mine).weight, True),
+                      (f"model/h{i}/{theirs}/b", getattr(block, mine).bias, False)]
+    return named
+
 
 class Adapted:
     def __init__(self, model):
@@ -54,6 +85,19 @@ class Adapted:
         with torch.no_grad():
             return self.model(torch.from_numpy(tokens)).numpy(), None
 
+    def loss_and_grads(self, tokens, loss_mask=None):
+        """The mean cross-entropy of the predictions loss_mask [batch, seq - 1] selects (position t predicts
+        token t + 1) and autograd's gradient of it. The head is wte itself, so wte's gradient holds both paths."""
+        ids = torch.from_numpy(tokens)
+        weight = torch.ones(ids[:, 1:].shape) if loss_mask is None else torch.from_numpy(loss_mask).float()
+        logits = self.model(ids)[:, :-1]
+        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")  # [batch, seq - 1]
+        loss = (nll * weight).sum() / weight.sum()
+        self.model.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.item(), {name: (p.grad.T[None] if conv1d else p.grad).numpy()
+                             for name, p, conv1d in official_parameters(self.model)}
+
     def set_wte(self, wte):
         with torch.no_grad():
             self.model.wte.weight.copy_(torch.from_numpy(wte))
@@ -61,29 +105,14 @@ class Adapted:
 
 class MyBackend:
     name = "my-torch-gpt2"
-    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",))
+    capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",), grad=True)
 
     def load(self, params, dtype="float32"):
-        hp, t = params.hparams, params.tensors
+        hp = params.hparams
         model = MyGPT2(hp.n_vocab, hp.n_ctx, hp.n_embd, hp.n_head, hp.n_layer).eval()
-
-        def put(param, value, conv1d=False):  # official Conv1D [1, nx, nf] is Linear's weight transposed
-            value = value[0].T if conv1d else value
+        for name, param, conv1d in official_parameters(model):
+            value = params.tensors[name][0].T if conv1d else params.tensors[name]
             param.data = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-
-        put(model.wte.weight, t["model/wte"])
-        put(model.wpe.weight, t["model/wpe"])
-        for i, block in enumerate(model.blocks):
-            p = params.layer(i)
-            for ln in ("ln_1", "ln_2"):
-                put(getattr(block, ln).weight, p[f"{ln}/g"])
-                put(getattr(block, ln).bias, p[f"{ln}/b"])
-            for mine, theirs in (("c_attn", "attn/c_attn"), ("c_proj", "attn/c_proj"),
-                                 ("c_fc", "mlp/c_fc"), ("mlp_proj", "mlp/c_proj")):
-                put(getattr(block, mine).weight, p[f"{theirs}/w"], conv1d=True)
-                put(getattr(block, mine).bias, p[f"{theirs}/b"])
-        put(model.ln_f.weight, t["model/ln_f/g"])
-        put(model.ln_f.bias, t["model/ln_f/b"])
         return Adapted(model)
 
 
