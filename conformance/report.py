@@ -205,7 +205,7 @@ def _card(p):
         m, ratio = margin(p), number(p["worst_ratio"])
         facts.append(f"worst error/tolerance {_g(ratio)}" + (f", margin {m:.3g}×" if m and ratio <= 1 else ""))
     if p.get("median_ratio") is not None:
-        facts.append(f"median error/tolerance {_g(p['median_ratio'])} (systematic bound {SYSTEMATIC_BOUND:g})")
+        facts.append(f"median error/tolerance {_g(p['median_ratio'])} (systematic bound {SYSTEMATIC_BOUND[p['dtype']]:g})")
     if p.get("max_abs_err") is not None and p.get("tolerance") is not None:
         which = {"failed": "counterexample", "xfailed": "largest (known deviation)"}.get(p["status"], "largest")
         facts.append(f"{which} error {_g(p['max_abs_err'])} vs tolerance {_g(p['tolerance'])}")

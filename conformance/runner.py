@@ -249,12 +249,12 @@ def _judge_magnitudes(result, log):
                           f"(worst error/tolerance {result.worst_ratio:.3g})")
         result.counterexample, result.failing_draws = describe(log.worst[1] or {}), log.worst[2]
         result.max_abs_err, result.tolerance = max(over, key=lambda s: _ratio(*s))
-    elif result.median_ratio is not None and result.median_ratio > SYSTEMATIC_BOUND:
+    elif result.median_ratio is not None and result.median_ratio > SYSTEMATIC_BOUND[result.dtype]:
         result.status, result.kind = "failed", "systematic"
         # no single example fails: its worst is named, and certify's command (not replay) reproduces it
         result.counterexample = describe(log.worst[1] or {})
         result.message = (f"every example holds, but the median error/tolerance over {len(result.samples)} examples "
-                          f"is {result.median_ratio:.3g}, above the systematic bound {SYSTEMATIC_BOUND:g} "
+                          f"is {result.median_ratio:.3g}, above the systematic bound {SYSTEMATIC_BOUND[result.dtype]:g} "
                           f"(correct backends stay far below: docs/systematic.md)")
 
 

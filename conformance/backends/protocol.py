@@ -117,10 +117,10 @@ class Capabilities:
 
     @property
     def core_dtype(self):
-        """The dtype the core properties run and are judged in: float64 or float32 where declared (the
-        official model's precision or finer), else the most precise one declared, which then names a
-        lower certification level."""
-        certifying = [d for d in ("float64", "float32") if d in self.dtypes]
+        """The dtype the core properties run and are judged in: the first of float64 and float32 the backend
+        declares (the official model's precision or finer), else the most precise one it declares, which
+        then names a lower certification level."""
+        certifying = [d for d in self.dtypes if d in ("float64", "float32")]
         return certifying[0] if certifying else min(self.dtypes, key=UNIT_ROUNDOFF.__getitem__)
 
 

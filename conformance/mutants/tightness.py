@@ -31,11 +31,9 @@ def _scaled(name, relative=1e-5):
 
 
 register(
+    # Every example stays under its tolerance (at most 0.92 of it): the median, 0.18, catches it.
     Mutant("gelu_coefficient_3_digits", "GELU's cubic coefficient rounded to 0.0447 (0.044715)", WHY,
            ("reference_logits",), patches={"gelu": _gelu(math.sqrt(2 / math.pi), 0.0447)}),
-    # Every example stays under its tolerance (at most 0.76 of it): the median, 0.18, catches it.
-    Mutant("gelu_sqrt_2_over_pi_4_digits", "GELU's sqrt(2/pi) rounded to 0.7979 (0.7978846)", WHY,
-           ("reference_logits",), patches={"gelu": _gelu(0.7979, 0.044715)}),
     Mutant("attention_scale_4th_digit", "attention scores scaled by 1.0001 / sqrt(head_dim)", WHY,
            ("reference_logits",), patches={"mask_attn_weights": lambda w: _mask_attn_weights(w * np.asarray(1.0001, w.dtype))}),
     Mutant("layer_norm_eps_4th_digit", "LayerNorm eps 1.001e-5 instead of 1e-5", WHY, ("reference_logits",),
