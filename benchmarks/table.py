@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 BEGIN, END = "<!-- benchmark tables: begin (benchmarks/table.py writes this part) -->", "<!-- benchmark tables: end -->"
-CERTIFY_SECONDS, OVERHEAD, MATMUL_RATIO, KILL_SECONDS = 30.0, 0.10, 1.5, 1.0
+CERTIFY_SECONDS, OVERHEAD, MATMUL_RATIO, KILL_SECONDS, BACKWARD_RATIO = 60.0, 0.10, 1.5, 1.0, 3.0
 FAST_BACKENDS = ("reference", "hf-torch-eager")
 
 
@@ -20,6 +20,7 @@ def tables(run):
     bound = {b["extra_info"]["seq"]: b for b in rows if b["extra_info"].get("kind") == "matmul_bound"}
     certify = [b for b in rows if b["extra_info"].get("kind") == "certify"]
     kills = [b for b in rows if b["extra_info"].get("kind") == "kill"]
+    backward = {b["extra_info"]["seq"]: b for b in rows if b["extra_info"].get("kind") == "backward"}
     out = [machine(run), ""]
 
     out += ["### Forward pass at GPT-2 small's shape (batch 1, random weights)", "",
@@ -38,6 +39,17 @@ def tables(run):
         ref = next(f for f in forward if f["extra_info"]["backend"] == "reference" and f["extra_info"]["seq"] == seq)
         ratios[seq] = ref["stats"]["median"] / b["stats"]["median"]
         out.append(f"| {seq} | {ref['stats']['median']:.3f} | {b['stats']['median']:.3f} | {ratios[seq]:.2f} |")
+
+    out += ["", "### The float64 reference's backward pass", "",
+            "loss_and_grads: one forward keeping the activations, then the gradient of every tensor; the backward is "
+            "that less one forward pass.", "",
+            "| seq | forward s | loss_and_grads s | backward / forward (target ≤ 3) |", "|---|---|---|---|"]
+    backward_ratios = {}
+    for seq, b in sorted(backward.items()):
+        ref = next(f for f in forward if f["extra_info"]["backend"] == "reference" and f["extra_info"]["seq"] == seq)
+        fwd, total = ref["stats"]["median"], b["stats"]["median"]
+        backward_ratios[seq] = (total - fwd) / fwd
+        out.append(f"| {seq} | {fwd:.3f} | {total:.3f} | {backward_ratios[seq]:.2f} |")
 
     out += ["", "### `certify --profile ci`, one backend per process", "",
             "wall: the whole process; forward, load: inside the backend's forward() and load() (load includes "
@@ -73,6 +85,9 @@ def tables(run):
                    f"{yes(e['overhead'] <= OVERHEAD)} |")
     for seq, ratio in ratios.items():
         out.append(f"| reference float64 forward ≤ {MATMUL_RATIO}× matmul bound, seq {seq} | {ratio:.2f}× | {yes(ratio <= MATMUL_RATIO)} |")
+    for seq, ratio in backward_ratios.items():
+        out.append(f"| reference float64 backward ≤ {BACKWARD_RATIO:g}× its forward, seq {seq} | {ratio:.2f}× | "
+                   f"{yes(ratio <= BACKWARD_RATIO)} |")
     for (name, cache), e in walls.items():
         if cache == "cold" and (name, "warm") in walls:
             oracle = e["wall_seconds"] - walls[name, "warm"]["wall_seconds"]

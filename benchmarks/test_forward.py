@@ -17,7 +17,7 @@ def tokens(n_vocab, seq):
 def loaded(request, gpt2_small):
     """(backend, the raw model it loaded, its dtype): timed without the suite's guard around it."""
     backend = resolve(request.param)
-    dtype = backend.capabilities.dtypes[0]
+    dtype = backend.capabilities.core_dtype
     return backend, backend.load(gpt2_small, dtype=dtype), dtype
 
 

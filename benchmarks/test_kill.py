@@ -14,6 +14,7 @@ KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 def test_time_to_kill(benchmark, mutant, property_id):
     benchmark.group = "kill"
     result = benchmark.pedantic(run_property, args=(REGISTRY[property_id], mutant),
-                                kwargs={"profile": profiles.get("ci")}, rounds=1, iterations=1)
+                                kwargs={"settings": profiles.get("ci"), "expected": mutant.expected},
+                                rounds=1, iterations=1)
     assert result.status == "failed", result
     benchmark.extra_info.update(kind="kill", mutant=mutant.name, property=property_id, examples=result.examples)

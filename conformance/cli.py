@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import __version__, checkpoints, expectations, golden, oracle_cache, profiles, replay
+from conformance import __version__, certificate, checkpoints, expectations, golden, oracle_cache, profiles, replay
 from conformance.backends import BUNDLED, BackendError, availability, available_bundled, entry_point_names, resolve
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
@@ -156,8 +156,6 @@ def certify(args):
     for f in plan.files:
         if not any(f.for_backend(b["name"], b["spec"]) for b in runs):
             plan.problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
-    from conformance import certificate
-
     cert = certificate.build(runs, seed=args.seed, profile=args.profile, max_examples=args.max_examples,
                              partial=plan.partial, accepted=plan.accepted, expectations=plan.files,
                              expectation_errors=plan.problems, command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
@@ -250,20 +248,12 @@ def certify_backend(spec, args, plan, live):
     plan.problems += wrong
     for r in run.results:
         if r.status in ("failed", "error") and not r.reproduction:  # no saved example to replay
-            r.reproduction = reproduction(spec, r.id, args)
+            r.reproduction = replay.certify_command(spec, r.id, args.profile, args.seed)
     verdict = judge(run.results, run.capabilities, plan.partial, wrong)
     return {"name": run.name, "spec": spec, "verdict": verdict,
             "passed": verdict.accepted(plan.accepted["level"], plan.accepted["scope"]),
             "capabilities": run.capabilities and run.capabilities.to_dict(),
             "properties": run.results, "input_contract": run.contract}
-
-
-def reproduction(spec, property_id, args):
-    """The certify command that re-runs one property (where no saved example can be replayed)."""
-    command = ["gpt2-conformance", "certify", "--backend", spec, "--property", property_id, "--profile", args.profile]
-    if args.seed is not None:
-        command += ["--seed", str(args.seed)]
-    return shlex.join(command)
 
 
 def exit_status(cert):

@@ -125,7 +125,7 @@ class PropertyItem(Essentials):
         self.property_id, self.options = property_id, options
 
     def runtest(self):
-        from conformance import expectations, profiles, strategies
+        from conformance import expectations, profiles, replay, strategies
         from conformance.properties import REGISTRY
         from conformance.runner import run_property
 
@@ -142,9 +142,7 @@ class PropertyItem(Essentials):
         if result.status == "xfailed":
             pytest.xfail(result.message)
         if result.status != "passed":
-            reproduce = (f"gpt2-conformance certify --backend {self.spec} --property {self.property_id} "
-                         f"--profile {self.options.profile}")
             raise PropertyFailure("\n".join(filter(None, [
                 f"{backend.name} / {self.property_id}: {result.status} ({result.kind}): {result.message}",
                 result.counterexample and f"counterexample: {result.counterexample}",
-                f"reproduce: {reproduce}"])))
+                f"reproduce: {replay.certify_command(self.spec, self.property_id, self.options.profile)}"])))

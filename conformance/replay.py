@@ -72,6 +72,12 @@ def command(path, spec):
     return shlex.join(["gpt2-conformance", "replay", str(path), "--backend", spec])
 
 
+def certify_command(spec, property_id, profile, seed=None):
+    """The command that re-runs one property, where there is no saved example to replay."""
+    return shlex.join(["gpt2-conformance", "certify", "--backend", spec, "--property", property_id, "--profile", profile,
+                       *(["--seed", str(seed)] if seed is not None else [])])
+
+
 def load(path):
     """(meta dict, [(label, value)] draws) of a saved example."""
     try:

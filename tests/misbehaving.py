@@ -102,3 +102,19 @@ class NarrowScope(Misbehaving):
 load_raises = LoadRaises("load-raises", _raise)
 declines_head_dim_1 = DeclinesHeadDim1("declines-head-dim-1", lambda model, tokens: ReferenceModel.forward(model, tokens))
 narrow_scope = NarrowScope("narrow-scope", lambda model, tokens: ReferenceModel.forward(model, tokens))
+
+
+class HangsWithAChild(Misbehaving):
+    """Starts a process of its own (as torch.compile's workers and JAX do), then hangs; writes the
+    child's pid where $MISBEHAVING_PID_FILE says."""
+
+    def load(self, params, dtype="float64"):
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "3600"])
+        with open(os.environ["MISBEHAVING_PID_FILE"], "w") as f:
+            f.write(str(child.pid))
+        time.sleep(3600)
+
+
+hangs_with_a_child = HangsWithAChild("hangs-with-a-child", _hang)

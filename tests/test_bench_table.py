@@ -24,6 +24,7 @@ RUN = {
         bench(2.0, kind="forward", backend="reference", dtype="float64", seq=64),
         bench(0.5, kind="forward", backend="hf-torch-eager", dtype="float32", seq=64),
         bench(1.6, kind="matmul_bound", dtype="float64", seq=64),
+        bench(6.0, kind="backward", backend="reference", dtype="float64", seq=64),
         certify("reference", "cold", 40.0, 10.0, 0.0),
         certify("reference", "warm", 20.0, 18.0, 0.0),
     ],
@@ -35,6 +36,8 @@ def test_ratios_and_targets_come_from_the_run():
     assert "| hf-torch-eager | float32 | 64 | 0.500 | 128 | 1.00 |" in text
     assert "| reference | float64 | 64 | 2.000 | 32 | 4.00 |" in text
     assert "| 64 | 2.000 | 1.600 | 1.25 |" in text  # reference / matmul bound
+    assert "| 64 | 2.000 | 6.000 | 2.00 |" in text  # (loss_and_grads - forward) / forward
+    assert "| reference float64 backward ≤ 3× its forward, seq 64 | 2.00× | yes |" in text
     assert "| harness overhead ≤ 10%: reference, cold cache | 75% | **no** |" in text
     assert "| harness overhead ≤ 10%: reference, warm cache | 10% | yes |" in text
     assert "oracle 20.0 s, forward 10.0 s | **no** |" in text  # cold - warm against the backend's forward time

@@ -4,6 +4,7 @@ never a traceback, and never lost or contradictory reports."""
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +243,13 @@ def test_saved_examples_of_an_earlier_run_are_removed(capsys, tmp_path):
 
 def test_a_failing_property_saves_a_zip_that_numpy_reads(saved):
     assert zipfile.is_zipfile(saved)
+
+
+def test_a_hung_backend_is_killed_with_the_processes_it_started(capsys, tmp_path, monkeypatch):
+    pid_file = tmp_path / "child.pid"
+    monkeypatch.setenv("MISBEHAVING_PID_FILE", str(pid_file))
+    code, stdout, _ = main(capsys, "certify", "--report-dir", str(tmp_path / "out"), "--backend",
+                           "tests.misbehaving:hangs_with_a_child", "--timeout", "5", *FAST)
+    assert code == 1 and "no result within 5 s" in stdout
+    stat = Path(f"/proc/{int(pid_file.read_text())}/stat")  # killed with the worker's process group:
+    assert not stat.exists() or stat.read_text().split()[2] in "ZX"  # gone, or dead and not yet reaped
