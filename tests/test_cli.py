@@ -123,3 +123,22 @@ def test_selftest_rejects_an_unknown_mutant(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--mutant", "no_such_bug",
                            "--report-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "unknown mutant no_such_bug" in proc.stderr
+
+
+@pytest.mark.parametrize("mutant", ["relu_declares_bfloat16", "relu_after_layer_0_declined",
+                                    "nondeterministic_reused_buffer", "no_causal_mask_reused_buffer"])
+def test_a_loophole_does_not_buy_a_certificate(tmp_path, mutant):
+    proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", "reference_logits",
+                         "--property", "determinism", "--property", "causal_masking")
+    (backend,) = cert["backends"]
+    assert proc.returncode == 1 and backend["verdict"]["status"] == "not certified", backend["verdict"]
+
+
+def test_a_second_bug_behind_an_expectation_file_is_not_certified(tmp_path):
+    listed = tmp_path / "erf.toml"
+    listed.write_text((ROOT / "tests/data/erf_gelu.expectations.toml").read_text()
+                      .replace('"erf_gelu"', '"relu_behind_erf_expectation"'))
+    proc, cert = certify(tmp_path / "out", "--backend", "conformance.mutants:relu_behind_erf_expectation",
+                         "--property", "reference_logits", "--expectations", str(listed))
+    (p,) = cert["backends"][0]["properties"]
+    assert proc.returncode == 1 and p["status"] == "failed" and "beyond the bound" in p["message"]
