@@ -141,10 +141,9 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
         return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)
     bounded = entry if entry is not None and entry.kind == "tolerance" else None
     log = ExampleLog()
-    test = _hypothesis_test(prop, Context(backend, dtype, space), log, bounded, on_example)
-    test = _configured(test, settings, max_examples, seed, prop.id)
     start = time.perf_counter()
-    found = _search(test, backend)
+    found = _search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
+                           max_examples or settings.max_examples, seed)
     result = PropertyResult(prop.id, found.status, prop.core, kind=found.kind, dtype=dtype, examples=len(log.samples),
                             message=found.message, seconds=round(time.perf_counter() - start, 3),
                             load_seconds=round(log.clock.load_seconds, 3),
@@ -156,6 +155,26 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
         return result  # a new failure, whatever the expectation file lists
     _judge_magnitudes(result, log)
     return expectations.judge(entry, result)
+
+
+def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed):
+    """One search per stratum of the cases (strategies.strata), until one finds a failure. The examples of a
+    stratum whose class the property's bounds leave out are drawn as the first stratum's, at the end."""
+    strata = strategies.strata(ctx_template.space, max_examples)
+    left_out = 0
+    for i, (stratum, examples) in enumerate(strata + [(strata[0][0], None)]):
+        examples = left_out if examples is None else examples
+        if not examples:
+            continue
+        ctx = Context(ctx_template.backend, ctx_template.dtype, stratum)
+        test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, examples, seed,
+                           prop.id if i == 0 else f"{prop.id}/{i}")
+        found = _search(test, ctx.backend)
+        if found.outside_bounds and i > 0:
+            left_out += examples
+        elif found.status != "passed" or not log.drawn:  # failed, or it draws no generated case (golden ones)
+            return found
+    return Found("passed")
 
 
 def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
@@ -178,12 +197,12 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
 
 def _configured(test, settings, max_examples, seed, property_id):
     # One bug per run: the failing example replayed last is then the one reported, saved and classified.
-    overrides = {"report_multiple_bugs": False, **({"max_examples": max_examples} if max_examples else {})}
+    overrides = {"report_multiple_bugs": False, "max_examples": max_examples}
     test = hypothesis.settings(settings, **overrides)(test)
     if seed is None and not settings.derandomize:
         return test
     # Every property has a test function of the same source, which derandomize would seed alike: each
-    # property would then draw the same size classes in the same order. A seed of its own per property.
+    # property would then draw the same size classes in the same order. A seed of its own per property (and stratum).
     return hypothesis.seed((seed or 0) ^ zlib.crc32(property_id.encode()))(test)
 
 
@@ -196,6 +215,7 @@ class Found:
     message: str | None = None
     failing: list | None = None  # [error, tolerance] of a tolerance failure's counterexample
     beyond_known_deviation: bool = False
+    outside_bounds: bool = False  # no case could be drawn (strategies.NoSizeClass)
 
 
 def _search(test, backend):
@@ -212,6 +232,8 @@ def _search(test, backend):
         scope = backend.capabilities.scope.declared() or "no limits"
         return Found("failed", "unsupported", f"the backend declined an example inside its declared scope ({scope}): "
                                               f"{e}. A limit belongs in Capabilities.scope, where the certificate states it")
+    except strategies.NoSizeClass as e:
+        return Found("error", "error", f"NoSizeClass: {e}", outside_bounds=True)
     except Exception as e:  # a backend that raises is that backend's error, never the run's
         return Found("error", failure_kind(e), f"{type(e).__name__}: {e}")
     return Found("passed")

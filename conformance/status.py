@@ -13,7 +13,7 @@ KINDS = {
     "shape": "the backend returned logits of the wrong shape",
     "unsupported": "the backend declined an example inside its declared scope",
 }
-# A known deviation of kind tolerance bounds the error of every example by its max_error, which covers
+# A known deviation of kind tolerance bounds every example's error/tolerance by its max_ratio, which covers
 # a systematic failure within that bound too.
 MAGNITUDE_KINDS = ("tolerance", "systematic")
 

@@ -165,6 +165,29 @@ class FixedCase:
         return f"FixedCase(weights={self.weights!r}, tokens=np.array({self.tokens.tolist()}))"
 
 
+class NoSizeClass(ValueError):
+    """No size class of a space lies within a property's bounds and the backend's scope."""
+
+
+def strata(space, max_examples):
+    """[(Space, examples)]: a property's examples split so that each size class whose share (its weight)
+    of max_examples comes to one example or more gets that share, drawn from it alone. A search of mixed
+    draws would leave it to chance (Hypothesis draws in clusters of alike examples: at 500 examples a class
+    of weight 3 in 136 went undrawn by one property in three runs): so each property of a certifying run
+    reaches each of GPT-2's real dimensions. The first stratum draws the rest from the other classes."""
+    if space.fixed is not None:
+        return [(space, max_examples)]
+    sizes = [s for s in space.sizes if s.within(space.scope) is not None]  # as cases() draws them
+    total = sum(s.weight for s in sizes)
+    own = [(s, round(max_examples * s.weight / total)) for s in sizes[1:]]
+    own = [(s, n) for s, n in own if n >= 1]
+    rest = max_examples - sum(n for _, n in own)
+    if rest < 1:
+        return [(space, max_examples)]
+    mixed = tuple(s for s in sizes if all(s is not o for o, _ in own))
+    return [(replace(space, sizes=mixed), rest)] + [(replace(space, sizes=(s,)), n) for s, n in own]
+
+
 def cases(space, min_length=1, scales=tuple(SCALES), **bounds):
     """A Case (or FixedCase) of `space` with at least min_length tokens; bounds, such as n_ctx=(1, 32),
     narrow the size classes (a class they exclude is not drawn)."""
@@ -175,7 +198,7 @@ def cases(space, min_length=1, scales=tuple(SCALES), **bounds):
             lambda t: FixedCase(label, t, params))
     sizes = [s for s in (size.within(space.scope, min_length, **bounds) for size in space.sizes) if s is not None]
     if not sizes:
-        raise ValueError(f"no size class lies within {bounds} and the scope {space.scope}")
+        raise NoSizeClass(f"no size class lies within {bounds} and the scope {space.scope}")
     # Repeated entries give each class its weight; the first (the smallest) is where Hypothesis shrinks to.
     size = st.sampled_from([s for s in sizes for _ in range(s.weight)])
     return size.flatmap(lambda s: s.hparams().flatmap(lambda hp: st.builds(

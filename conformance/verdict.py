@@ -7,7 +7,7 @@ excused. Anything less is a different verdict, named in every report:
 - `certified at bfloat16` (or float16): the backend cannot run float32, so its core properties were
   judged at its own, coarser precision;
 - `certified within its declared scope`: the scope leaves out a published model (its n_ctx, ...);
-- `certified with known deviations`: an expectation file lists failures, each bounded by max_error;
+- `certified with known deviations`: an expectation file lists failures, each bounded by its max_ratio;
 - `partial`: the run left properties or examples out, so it cannot certify anything;
 - `not certified`: a property failed, errored, was blocked, passed although listed, or a core
   property could not run.

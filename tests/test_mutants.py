@@ -1,5 +1,7 @@
 """Meta tests: every property can fail. Each mutant is killed by the property it targets, at the ci profile,
 and ends not certified."""
+from pathlib import Path
+
 import pytest
 
 from conformance import profiles
@@ -62,3 +64,25 @@ def test_selftest_fails_when_a_mutant_survives():
     assert killed["ok"] and killed["first_failure_seconds"] <= killed["seconds"]
     assert "Case(" in killed["counterexample"]
     assert "survives every property" in selftest.report(result)
+
+
+def test_selftest_judges_a_correct_backend_as_certify_does(monkeypatch):
+    """With its shipped known deviations, and its training verdict part of what must pass."""
+    from conformance import selftest
+    from conformance.isolation import BackendRun
+    from conformance.runner import PropertyResult
+
+    given = {}
+
+    def run_isolated(spec, property_ids, **kwargs):
+        given[spec] = kwargs["expectations"]
+        run = BackendRun(spec, [], [])
+        run.name, run.capabilities = spec, MUTANTS["untied_head_gradient"].capabilities
+        run.results = [PropertyResult("tied_gradient", "failed", False, kind="tolerance")]
+        return run
+
+    monkeypatch.setattr(selftest, "run_isolated", run_isolated)
+    result = selftest.run("ci", [MUTANTS["untied_head_gradient"]], ["tied_gradient"], backend_specs=["hf-torch-eager"])
+    assert [Path(p).name for p in given["hf-torch-eager"]] == ["hf-torch-eager.toml"]
+    (backend,) = result["backends"]
+    assert not backend["passed"] and backend["verdict"].startswith("certified; training: not certified")

@@ -1,4 +1,4 @@
-"""The catalog of mutants for the forward-pass properties, numbered after issue 5's list of real bugs."""
+"""The catalog of mutants for the forward-pass properties: each the float32 reference with one real bug, cited."""
 import itertools
 import math
 from dataclasses import replace
@@ -137,7 +137,7 @@ def _softmax_fp16_at_some_lengths(w):
 
 
 register(
-    # 1-3: the activation
+    # the activation
     Mutant("erf_gelu", "exact erf GELU instead of the tanh approximation (max |diff| 4.7e-4)",
            "karpathy/nanoGPT#274", ("reference_logits", "official_logits"), patches={"gelu": _erf_gelu}),
     Mutant("activation_default_relu",
@@ -146,16 +146,16 @@ register(
            "defaults to activation='relu'", ("reference_logits",), patches={"gelu": _relu}),
     Mutant("gelu_fp16_table", "GELU through float16: input rounded to fp16, value read from an fp16 table",
            "ggml GGML_GELU_FP16 (ggml-org/llama.cpp#29252)", ("reference_logits",), patches={"gelu": _gelu_fp16_table}),
-    # 6: the mask
+    # the mask
     Mutant("mask_added_1e4", "additive -1e4 mask instead of replacing masked scores by -1e10: leaks when scores differ by ~1e4",
            "microsoft/onnxruntime#8549; huggingface/transformers#15199, fixed by #17306", ("causal_masking",),
            patches={"mask_attn_weights": _mask_added_1e4}),
-    # 12-13: the tied head
+    # the tied head
     Mutant("head_copied_at_load", "output head copied from wte at load time, untied afterwards",
            "karpathy/minGPT (separate lm_head); ggml gpt-2 example memcpy", ("tied_head",), model=_head_copied_at_load),
     Mutant("head_at_random_init", "output head left at its random initialisation: tying never applied after load",
            "vllm-project/vllm#12467; huggingface/transformers#41038", ("reference_logits",), model=_head_at_random_init),
-    # 14-16: the weight layout
+    # the weight layout
     Mutant("c_proj_not_transposed", "attn/c_proj weight not transposed when converting Conv1D [in,out] (square: shapes pass)",
            "AutoGPTQ/AutoGPTQ#95, fixed by #140", ("reference_logits",), convert=_c_proj_not_transposed),
     Mutant("k_q_v_order", "q and k slices of c_attn swapped", "shared anchors, bug 15 (q/k/v slice order)",
@@ -163,7 +163,7 @@ register(
     Mutant("heads_interleaved", "heads split interleaved (channel c to head c mod n_head) instead of contiguous",
            "shared anchors, bug 15 (head reshape)", ("reference_logits",),
            patches={"split_heads": _split_heads_interleaved, "merge_heads": _merge_heads_interleaved}),
-    # 17-18: LayerNorm
+    # LayerNorm
     Mutant("layer_norm_eps_1e-12", "LayerNorm eps 1e-12 instead of 1e-5 (BERT's value)",
            "keras-team/keras-hub#642, #665; nomic-ai/gpt4all#1946", ("reference_logits",),
            patches={"layer_norm": _layer_norm_eps(1e-12)}),
@@ -173,7 +173,7 @@ register(
     Mutant("layer_norm_unbiased", "LayerNorm with the unbiased variance (torch.var's default) instead of the population one",
            "shared anchors, bug 16 (LayerNorm statistics)", ("reference_logits",),
            patches={"layer_norm": _layer_norm_unbiased}),
-    # 19, 24-26 and the anchors' bug 24: attention scores, layers, lengths, calls
+    # attention scores, layers, lengths, calls
     Mutant("scaled_by_n_embd", "attention scaled by 1/sqrt(n_embd) instead of 1/sqrt(head_dim)",
            "shared anchors, table 1 (scale rsqrt(d_head))", ("reference_logits",),
            patches={"mask_attn_weights": _scaled_by_n_embd}),
@@ -184,7 +184,7 @@ register(
            "keras-team/keras#23038 (MultiHeadAttention dropped the causal mask on a fallback path)",
            ("causal_masking",), patches={"attention_mask": lambda nd, ns, dtype: np.ones((nd, ns), dtype)}),
     Mutant("mask_leak_in_last_layer", "the final block alone adds a -1e4 mask instead of replacing by -1e10",
-           "issue 5, bug 25: a kernel or code path used only for the last layer (llama.cpp gpt2 inp_out_ids)",
+           "a kernel or code path used only for the last layer (llama.cpp gpt2 inp_out_ids)",
            ("causal_masking",),
            model=_in_layers(lambda layer, n: layer == n - 1, lambda layer: {"mask_attn_weights": _mask_added_1e4})),
     Mutant("length_dependent", "attention softmax in float16 for key lengths that are multiples of 16 or beyond 48",
@@ -194,9 +194,9 @@ register(
            "suite catalog: determinism", ("determinism",), model=_noisy),
 )
 
-# Bugs of issue 5's list that no mutant of the official architecture can stand for, and why.
+# Real bugs that no mutant of the official architecture can stand for, and why.
 NOT_APPLICABLE = {
-    "n_inner_ignored": "issue 5, bug 20: the official GPT-2 has no n_inner (src/model.py hard-codes the MLP width "
+    "n_inner_ignored": "the official GPT-2 has no n_inner (src/model.py hard-codes the MLP width "
                        "4 * n_embd) and canonical params have none, so a backend cannot be given another width; "
                        "an implementation that ignores a configured n_inner is as right as the official code here",
 }

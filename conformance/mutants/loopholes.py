@@ -29,15 +29,15 @@ def reused_buffer(name, kills):
 
 register(
     Mutant("relu_declares_bfloat16", "ReLU instead of GELU in float32, declaring bfloat16 only (a looser tolerance)",
-           "issue 12 (a backend chose its tolerance by declaring a dtype); keras-hub TransformerDecoder activation='relu'",
+           "a loophole: a backend choosing its tolerance by declaring a dtype; keras-hub TransformerDecoder activation='relu'",
            ("reference_logits",), patches={"gelu": _relu}, computes_in="float32",
            capabilities=Capabilities(past=True, set_wte=True, dtypes=("bfloat16",))),
     DeclinesDeepModels("relu_after_layer_0_declined", "ReLU in every block after the first, and Unsupported raised "
-                       "for every model of two layers or more", "issue 12 (Unsupported dropped the region of the bug)",
+                       "for every model of two layers or more", "a loophole: Unsupported dropping the region of the bug from the run",
                        ("reference_logits", "causal_masking", "lm_loss"),
                        model=_in_layers(lambda layer, n: layer >= 1, lambda layer: {"gelu": _relu})),
     Mutant("relu_behind_erf_expectation", "exact erf GELU (listed, max_ratio 200: it errs by up to 50 times its tolerance) and ReLU in every block from the "
-           "third on (not listed)", "issue 12 (an expectation file covered a second bug)", ("reference_logits",),
+           "third on (not listed)", "a loophole: an expectation file covering a second bug", ("reference_logits",),
            patches={"gelu": _erf_gelu}, model=_in_layers(lambda layer, n: layer >= 2, lambda layer: {"gelu": _relu}),
            expected=(Expected("reference_logits", "known-bug", "tolerance", f"erf GELU, {ERF_GELU_LINK}", max_ratio={None: 200.0}),)),
 )

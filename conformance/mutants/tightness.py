@@ -11,7 +11,9 @@ import numpy as np
 from conformance.mutants import Mutant, register
 from conformance.mutants.catalog import _layer_norm, _mask_attn_weights
 
-WHY = "issue 12: slips that sit one to a few tolerances above a correct implementation"
+# The gross form of each slip is in the catalog of real bugs; these are its mildest form, a probe of how close
+# to a correct implementation the suite still tells a bug apart.
+SLIP = "a slip one to a few tolerances above a correct float32 implementation"
 
 
 def _gelu(sqrt_2_over_pi, coefficient):
@@ -32,13 +34,15 @@ def _scaled(name, relative=1e-5):
 
 register(
     # Every example stays under its tolerance (at most 0.92 of it): the median, 0.18, catches it.
-    Mutant("gelu_coefficient_3_digits", "GELU's cubic coefficient rounded to 0.0447 (0.044715)", WHY,
+    Mutant("gelu_coefficient_3_digits", "GELU's cubic coefficient rounded to 0.0447 (0.044715)",
+           f"{SLIP}; GELU constants wrong in a real port: huggingface/transformers#11514 (coefficients swapped)",
            ("reference_logits",), patches={"gelu": _gelu(math.sqrt(2 / math.pi), 0.0447)}),
-    Mutant("attention_scale_4th_digit", "attention scores scaled by 1.0001 / sqrt(head_dim)", WHY,
+    Mutant("attention_scale_4th_digit", "attention scores scaled by 1.0001 / sqrt(head_dim)",
+           f"{SLIP}; a rounded attention scale in a real kernel: antirez/h3.c#3 (scaled queries rounded to bfloat16)",
            ("reference_logits",), patches={"mask_attn_weights": lambda w: _mask_attn_weights(w * np.asarray(1.0001, w.dtype))}),
-    Mutant("layer_norm_eps_4th_digit", "LayerNorm eps 1.001e-5 instead of 1e-5", WHY, ("reference_logits",),
+    Mutant("layer_norm_eps_4th_digit", "LayerNorm eps 1.001e-5 instead of 1e-5", SLIP, ("reference_logits",),
            patches={"layer_norm": lambda x, g, b: _layer_norm(x, g, b, eps=1.001e-5)}),
-    *(Mutant(f"{name.replace('model/', '').replace('/', '_')}_scaled_1e-5", f"{name} scaled by 1 + 1e-5", WHY,
+    *(Mutant(f"{name.replace('model/', '').replace('/', '_')}_scaled_1e-5", f"{name} scaled by 1 + 1e-5", SLIP,
              ("reference_logits",), convert=_scaled(name))
       for name in ("model/wpe", "model/h0/ln_1/g", "model/h0/attn/c_attn/w", "model/h0/mlp/c_fc/w")),
 )
