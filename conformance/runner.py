@@ -160,7 +160,7 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
 def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed):
     """One search per stratum of the cases (strategies.strata), until one finds a failure. The examples of a
     stratum whose class the property's bounds leave out are drawn as the first stratum's, at the end."""
-    strata = strategies.strata(ctx_template.space, max_examples)
+    strata = strategies.strata(ctx_template.space, max_examples, prop.id)
     left_out = 0
     for i, (stratum, examples) in enumerate(strata + [(strata[0][0], None)]):
         examples = left_out if examples is None else examples

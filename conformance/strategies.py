@@ -22,7 +22,8 @@ class Size:
     """One size class of cases: inclusive ranges of each hparam, the batch, and the sequence length
     (max_seq None: up to n_ctx). `weight` is its share of the draws; the dimensions named in `top` (and
     "seq" for the sequence length) are drawn from the top of their range down, since reaching there is
-    what the class is for (Hypothesis otherwise favours small integers)."""
+    what the class is for (Hypothesis otherwise favours small integers). The properties in `always_for`
+    draw at least one example of it, whatever its share."""
 
     n_layer: tuple
     n_head: tuple
@@ -33,6 +34,7 @@ class Size:
     max_seq: int | None = None
     weight: int = 1
     top: tuple = ()
+    always_for: tuple = ()
 
     @classmethod
     def of(cls, hp, batch=(1, 4), max_seq=None, weight=1):
@@ -92,7 +94,7 @@ SIZES = (
     Size(n_layer=(1, 2), n_head=(1, 4), head_dim=(1, 8), n_vocab=(2, 64), n_ctx=(1, 32), batch=(5, 8), weight=2,
          top=("batch",)),
     Size(n_layer=(1, 2), n_head=(12, 12), head_dim=(64, 64), n_vocab=(50257, 50257), n_ctx=(1024, 1024),
-         batch=(1, 1), max_seq=64, weight=1),
+         batch=(1, 1), max_seq=64, weight=1, always_for=("reference_logits", "kv_cache")),
 )
 
 # For backends that compile or export a graph per architecture (Capabilities.compiles_per_architecture):
@@ -169,17 +171,18 @@ class NoSizeClass(ValueError):
     """No size class of a space lies within a property's bounds and the backend's scope."""
 
 
-def strata(space, max_examples):
+def strata(space, max_examples, property_id=None):
     """[(Space, examples)]: a property's examples split so that each size class whose share (its weight)
     of max_examples comes to one example or more gets that share, drawn from it alone. A search of mixed
     draws would leave it to chance (Hypothesis draws in clusters of alike examples: at 500 examples a class
     of weight 3 in 136 went undrawn by one property in three runs): so each property of a certifying run
-    reaches each of GPT-2's real dimensions. The first stratum draws the rest from the other classes."""
+    reaches each of GPT-2's real dimensions (GPT-2 small's own layers, seconds an example, in the properties
+    of its `always_for` at least). The first stratum draws the rest from the other classes."""
     if space.fixed is not None:
         return [(space, max_examples)]
     sizes = [s for s in space.sizes if s.within(space.scope) is not None]  # as cases() draws them
     total = sum(s.weight for s in sizes)
-    own = [(s, round(max_examples * s.weight / total)) for s in sizes[1:]]
+    own = [(s, max(round(max_examples * s.weight / total), property_id in s.always_for)) for s in sizes[1:]]
     own = [(s, n) for s, n in own if n >= 1]
     rest = max_examples - sum(n for _, n in own)
     if rest < 1:

@@ -42,3 +42,9 @@ def test_every_property_reaches_gpt2s_dimensions_at_the_ci_profile(pid):
     # unless they must: batch_padding's sequences are short, the training properties' vocabularies <= 4096
     assert top["n_ctx"] == 1024 or pid == "batch_padding", top
     assert top["n_vocab"] >= (4096 if REGISTRY[pid].training else 50257), top
+    assert top["n_embd"] == 768 or pid not in strategies.SIZES[-1].always_for, top
+
+
+def test_gpt2_smalls_layers_come_a_few_per_run():
+    always = strategies.SIZES[-1].always_for
+    assert always and all(len(strategies.strata(strategies.Space(), 50, pid)) == 8 for pid in always)
