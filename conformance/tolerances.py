@@ -198,15 +198,31 @@ def _row_max(x):
 
 
 def tier_error(params, tokens, ref64, dtype):
-    """max |l - ref64| of the float32 reference storing what each step returns (LayerNorm, Conv1D, GELU,
-    softmax) in dtype, as a half-precision backend does between its kernels, on the plain and SAMPLES - 1
-    perturbed roundings of the weights to dtype: how far the logits move when rounding is that coarse,
-    near-ties crossed included."""
+    """max |l - ref64| of the float32 reference run as a half-precision backend runs it (_in_dtype), on the
+    plain and SAMPLES - 1 perturbed roundings of the weights to dtype: how far the logits move when
+    rounding is that coarse, near-ties crossed included."""
     with ExitStack() as stack:
-        for name in ("layer_norm", "conv1d", "gelu", "softmax"):
-            step = getattr(gpt2, name)
-            stack.enter_context(mock.patch.object(gpt2, name, lambda *a, step=step: round_to(step(*a), dtype)))
+        for name in ("layer_norm", "conv1d", "gelu", "softmax", "block"):
+            stack.enter_context(mock.patch.object(gpt2, name, _in_dtype(getattr(gpt2, name), name, dtype)))
         return max(max_abs_err(reference.model(p, tokens)[0], ref64) for p in roundings(params, dtype, seed=1))
+
+
+def _in_dtype(step, name, dtype):
+    """A step of gpt2.py that stores what it returns in dtype, and so does the residual stream between steps:
+    a block and a LayerNorm read it rounded. (Where the stream cancels, x + a of two values near 1.5
+    making 0.2, its rounding at 1.5 is what a LayerNorm of near-equal values amplifies: measured, an
+    n_embd 2 example whose float16 error was 7 times the estimate without it, and matches it with it.)"""
+    def stored(*args):
+        return round_to(step(*args), dtype)
+
+    def layer_norm(x, *args):
+        return round_to(step(round_to(x, dtype), *args), dtype)
+
+    def block(x, *args, **kwargs):
+        out, present = step(round_to(x, dtype), *args, **kwargs)
+        return round_to(out, dtype), present
+
+    return {"layer_norm": layer_norm, "block": block}.get(name, stored)
 
 
 def round_to(x, dtype):
