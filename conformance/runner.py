@@ -195,15 +195,15 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
     return test
 
 
-def _configured(test, settings, max_examples, seed, property_id):
+def _configured(test, settings, max_examples, seed, search_id):
     # One bug per run: the failing example replayed last is then the one reported, saved and classified.
     overrides = {"report_multiple_bugs": False, "max_examples": max_examples}
     test = hypothesis.settings(settings, **overrides)(test)
     if seed is None and not settings.derandomize:
         return test
     # Every property has a test function of the same source, which derandomize would seed alike: each
-    # property would then draw the same size classes in the same order. A seed of its own per property (and stratum).
-    return hypothesis.seed((seed or 0) ^ zlib.crc32(property_id.encode()))(test)
+    # property would then draw the same size classes in the same order. A seed of its own per search.
+    return hypothesis.seed((seed or 0) ^ zlib.crc32(search_id.encode()))(test)
 
 
 @dataclass
