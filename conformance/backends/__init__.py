@@ -19,7 +19,7 @@ from conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Mode
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
            "Model", "Scope", "Unsupported", "WrongShape", "availability", "available_bundled", "guarded_load",
-           "entry_point_names", "resolve", "right_padded"]
+           "entry_point_names", "padded_loss_weight", "resolve", "right_padded"]
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
 
@@ -144,6 +144,15 @@ def right_padded(tokens, length):
     padded = np.zeros((max(4, _power_of_two(batch)), min(length, _power_of_two(seq))), tokens.dtype)
     padded[:batch, :seq] = tokens
     return padded
+
+
+def padded_loss_weight(tokens, padded, loss_mask=None):
+    """float32 [padded batch, padded seq - 1]: 1 (or loss_mask) for the predictions of tokens [batch, seq],
+    0 for the padding's, so that a mean over the padded batch is the mean over the real predictions."""
+    batch, seq = tokens.shape
+    weight = np.zeros((padded.shape[0], padded.shape[1] - 1), np.float32)
+    weight[:batch, :seq - 1] = 1 if loss_mask is None else loss_mask
+    return weight
 
 
 def _power_of_two(n):

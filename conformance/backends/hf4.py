@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from conformance.backends import Capabilities, right_padded
+from conformance.backends import Capabilities, padded_loss_weight, right_padded
 from conformance.checkpoints import hf_names, save_hf
 
 REQUIRES = ("tf_keras", "flax", "transformers.models.gpt2.modeling_tf_gpt2", "transformers.models.gpt2.modeling_flax_gpt2")
@@ -112,10 +112,8 @@ class FlaxModel:
         The head is wte's embedding transposed, so its gradient holds both paths."""
         import jax
 
-        batch, seq = tokens.shape
         padded = right_padded(tokens, self.n_ctx)
-        weight = np.zeros((padded.shape[0], padded.shape[1] - 1), np.float32)
-        weight[:batch, :seq - 1] = 1 if loss_mask is None else loss_mask
+        weight = padded_loss_weight(tokens, padded, loss_mask)
 
         def loss_of(params):
             logits = self.model(padded, params=params).logits[:, :-1]

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from conformance.backends import Capabilities, right_padded
+from conformance.backends import Capabilities, padded_loss_weight, right_padded
 from conformance.checkpoints import save_hf
 
 REQUIRES = ("keras", "keras_hub")
@@ -63,9 +63,7 @@ class KerasHubModel:
 
         inputs = self._inputs(tokens)
         padded = inputs["token_ids"]
-        batch, seq = tokens.shape
-        weight = np.zeros((padded.shape[0], padded.shape[1] - 1), np.float32)
-        weight[:batch, :seq - 1] = 1 if loss_mask is None else loss_mask
+        weight = padded_loss_weight(tokens, padded, loss_mask)
         loss, grads = _AUTODIFF[keras.config.backend()](self.lm, inputs, padded[:, 1:], weight)
         return loss, official_gradients(self.lm.backbone, grads)
 
