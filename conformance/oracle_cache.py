@@ -144,11 +144,23 @@ def _directory():
         return None
     directory = root / f"oracle-{_code_digest()}"
     if directory not in _checked:
-        _checked.add(directory)
-        if directory.is_dir() and sum(p.stat().st_size for p in directory.iterdir()) > MAX_BYTES:
+        if directory.is_dir() and _size(directory) > MAX_BYTES:
             shutil.rmtree(directory, ignore_errors=True)
         _fresh(directory)
+        _checked.add(directory)
     return directory
+
+
+def _size(directory):
+    """The bytes of directory's files. A concurrent writer renames its .tmp file into place between our
+    listing and our stat: such a file counts 0, rather than failing the example that happened to look."""
+    total = 0
+    for path in directory.iterdir():
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
 
 
 def _code_digest():

@@ -85,3 +85,13 @@ def test_golden_weights_are_made_once_and_remade_when_damaged(monkeypatch, tmp_p
     assert len(made) == 2
     oracle_cache.golden_weights("v2", "case", make)  # new golden data: the old is removed
     assert len(made) == 3 and [p.name for p in tmp_path.glob("golden-*")] == ["golden-v2"]
+
+
+def test_a_file_renamed_by_a_concurrent_writer_is_not_an_error(computed, monkeypatch, tmp_path):
+    params = random_params(HP, 0)
+    oracle_cache.reference_with_error(params, TOKENS)
+    listed = type(tmp_path).iterdir
+    monkeypatch.setattr(type(tmp_path), "iterdir", lambda self: [*listed(self), self / "renamed-meanwhile.tmp"])
+    monkeypatch.setattr(oracle_cache, "_checked", set())  # as a new process looks at the directory
+    oracle_cache.reference_with_error(params, TOKENS)
+    assert len(computed) == 1
