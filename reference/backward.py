@@ -14,7 +14,8 @@ import numpy as np
 from reference import gpt2
 from reference.params import InvalidInput, check_inputs
 
-GELU_C = math.sqrt(2 / math.pi)
+GELU_C = math.sqrt(2 / math.pi)  # gpt2.gelu's constants
+GELU_CUBIC = 0.044715
 
 
 # The forward pass, keeping activations.
@@ -63,10 +64,10 @@ def forward_with_cache(params, tokens):
 def gelu_backward(dy, x):
     """dy [..., n], x [..., n] the input of gelu -> dx [..., n]."""
     x2 = x * x
-    t = np.tanh(GELU_C * (x + 0.044715 * (x2 * x)))  # gelu's tanh; x * x * x, not x**3, as gelu
+    t = np.tanh(GELU_C * (x + GELU_CUBIC * (x2 * x)))  # gelu's tanh; x * x * x, not x**3, as gelu
     # gelu = 0.5 x (1 + t) with t = tanh(u), u = c (x + 0.044715 x^3): dgelu/dx = 0.5 (1 + t + x (1 - t^2) du/dx)
     dx = x * (1 - t * t)
-    dx *= GELU_C * (1 + 3 * 0.044715 * x2)
+    dx *= GELU_C * (1 + 3 * GELU_CUBIC * x2)
     dx += 1 + t
     dx *= 0.5 * dy
     return dx

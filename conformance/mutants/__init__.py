@@ -86,7 +86,7 @@ class Mutant:
     patches: dict = field(default_factory=dict)  # reference.gpt2 function name -> replacement
     model: object = _model  # (MutantModel, tokens, past[, attention_mask]) -> (logits, present)
     loss: object = None  # (MutantModel, tokens) -> loss, for mutants with capabilities.loss
-    backward_patches: dict = field(default_factory=dict)  # reference.backward function name -> replacement
+    backward_patches: dict = field(default_factory=dict)  # reference.backward function (or constant) name -> replacement
     trainer: object = _trainer  # (MutantModel, tokens, loss_mask) -> (loss, grads), for capabilities.grad
     convert: object = None  # params -> params, applied at load (a broken weight converter)
     capabilities: Capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32",))

@@ -6,6 +6,7 @@ import numpy as np
 
 from conformance.backends import Capabilities
 from conformance.mutants import Mutant, register
+from conformance.mutants.tightness import SLIP
 from reference import backward, gpt2
 
 TRAINS = Capabilities(past=True, set_wte=True, dtypes=("float32",), grad=True)
@@ -101,4 +102,13 @@ register(
     Mutant("gelu_backward_of_erf", "the GELU backward of the exact erf GELU under the tanh forward",
            "karpathy/nanoGPT#274 (the two GELUs), in a backward alone", ("gradients",),
            backward_patches={"gelu_backward": _gelu_backward_of_erf}, capabilities=TRAINS),
+    # The mildest form of the two GELUs and of a LayerNorm's constants, in a backward alone.
+    Mutant("gelu_backward_coefficient_3_digits", "the GELU backward's cubic coefficient rounded to 0.0447 "
+           "(0.044715), the forward exact", f"{SLIP}; GELU constants wrong in a real port: "
+           "huggingface/transformers#11514 (coefficients swapped)", ("gradients",),
+           backward_patches={"GELU_CUBIC": 0.0447}, capabilities=TRAINS),
+    Mutant("layer_norm_backward_eps_4th_digit", "LayerNorm's backward recomputes its statistics with eps 1.001e-5 "
+           "(the forward's 1e-5)", SLIP, ("gradients",),
+           backward_patches={"layer_norm_backward": lambda dy, x, g: _layer_norm_backward(dy, x, g, eps=1.001e-5)},
+           capabilities=TRAINS),
 )
