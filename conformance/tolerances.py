@@ -105,10 +105,8 @@ def _ulp_moved(x, rng):
 
 def grads_with_error(params, tokens, loss_mask=None):
     """(float64 loss, {name: float64 gradient}, {name: e32}, scale) of the reference backward, where e32
-    is, per tensor (and for "loss"), the float32 rounding error it shows: over the plain rounding of the
-    weights, SAMPLES - 1 perturbed roundings computed with every step's result perturbed by one unit
-    roundoff, and the plain rounding once more with the sums over positions taken in order
-    (_summed_in_chunks); scale is gradient_scale's.
+    is, per tensor (and for "loss"), the largest float32 rounding error it shows over _float32_runs; scale
+    is gradient_scale's.
 
     A gradient is often a small difference of large terms (a bias's: the sum of its upstream gradient over
     every position), and another implementation's formula cancels in another order: the reference's own
@@ -118,25 +116,34 @@ def grads_with_error(params, tokens, loss_mask=None):
     from reference import backward
 
     loss64, grads64 = backward.loss_and_grads(params.astype(np.float64), tokens, loss_mask)
-    rng = np.random.default_rng(2)
     e32 = dict.fromkeys(["loss", *grads64], 0.0)
-    samples = list(roundings(params, "float32"))
-    for sample, p32 in [*enumerate(samples), ("in order", samples[0])]:
+    for p32, patches in _float32_runs(params):
         with ExitStack() as stack:
-            if sample == "in order":
-                for name in ("conv1d_backward", "head_backward"):
-                    step = _summed_in_chunks(getattr(backward, name), ORDERED_CHUNKS)
-                    stack.enter_context(mock.patch.object(backward, name, step))
-            elif sample:
-                for module, name in _steps():
-                    step = getattr(module, name)
-                    stack.enter_context(mock.patch.object(module, name, lambda *a, step=step: _noisy(step(*a), rng)))
-                stack.enter_context(mock.patch.object(gpt2, "softmax", lambda x: _noisy(_softmax(x), rng, _row_max(x))))
+            for (module, name), replacement in patches.items():
+                stack.enter_context(mock.patch.object(module, name, replacement))
             loss32, grads32 = backward.loss_and_grads(p32, tokens, loss_mask)
         e32["loss"] = max(e32["loss"], abs(float(loss32) - loss64))
         for name, g in grads32.items():
             e32[name] = max(e32[name], max_abs_err(g, grads64[name]))
     return loss64, grads64, e32, gradient_scale(params.astype(np.float64), tokens, loss_mask)
+
+
+def _float32_runs(params):
+    """(float32 params, {(module, name): replacement} to run the backward under) of each run grads_with_error
+    measures: the plain rounding of the weights; SAMPLES - 1 perturbed roundings, with every step's result
+    perturbed by one unit roundoff; the plain rounding with the sums over positions taken in order
+    (_summed_in_chunks)."""
+    from reference import backward
+
+    rng = np.random.default_rng(2)
+    runs = roundings(params, "float32")
+    plain = next(runs)
+    yield plain, {}
+    for p32 in runs:  # perturbed
+        noisy = {(module, name): lambda *a, step=getattr(module, name): _noisy(step(*a), rng) for module, name in _steps()}
+        yield p32, noisy | {(gpt2, "softmax"): lambda x: _noisy(_softmax(x), rng, _row_max(x))}
+    yield plain, {(backward, name): _summed_in_chunks(getattr(backward, name), ORDERED_CHUNKS)
+                  for name in ("conv1d_backward", "head_backward")}
 
 
 def gradient_scale(params, tokens, loss_mask=None):
