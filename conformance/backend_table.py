@@ -1,9 +1,10 @@
-"""The README's backend table, written from certificates rather than by hand.
+"""The status table of docs/backends.md, written from certificates rather than by hand.
 
     python -m conformance.backend_table out/certificate.json out/backends/certificate.json ...
 """
+import argparse
 import json
-import sys
+from pathlib import Path
 
 from conformance.certificate import number
 
@@ -35,4 +36,6 @@ def table(certs):
 
 
 if __name__ == "__main__":
-    print(table([json.load(open(path)) for path in sys.argv[1:]]))
+    parser = argparse.ArgumentParser(prog="python -m conformance.backend_table", description=__doc__.splitlines()[0])
+    parser.add_argument("certificates", nargs="+", type=Path, metavar="CERTIFICATE.json")
+    print(table([json.loads(path.read_text()) for path in parser.parse_args().certificates]))
