@@ -57,7 +57,7 @@ from unittest import mock
 import numpy as np
 
 import reference
-from reference import gpt2
+from reference import backward, gpt2
 from conformance.weights import SCALES
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
@@ -113,8 +113,6 @@ def grads_with_error(params, tokens, loss_mask=None):
     float32 backward can be exact where a correct one errs by u times the terms (measured: transformers'
     wpe gradient 3.7e-9 where the reference's is exactly 0, at n_embd 1). Perturbing each step's result
     is the standard model of any implementation's rounding, so e32 sees the size of the terms."""
-    from reference import backward
-
     loss64, grads64 = backward.loss_and_grads(params.astype(np.float64), tokens, loss_mask)
     e32 = dict.fromkeys(["loss", *grads64], 0.0)
     for p32, patches in _float32_runs(params):
@@ -133,8 +131,6 @@ def _float32_runs(params):
     measures: the plain rounding of the weights; SAMPLES - 1 perturbed roundings, with every step's result
     perturbed by one unit roundoff; the plain rounding with the sums over positions taken in order
     (_summed_in_chunks)."""
-    from reference import backward
-
     rng = np.random.default_rng(2)
     runs = roundings(params, "float32")
     plain = next(runs)
@@ -154,8 +150,6 @@ def gradient_scale(params, tokens, loss_mask=None):
     implementation rounds the softmax's 1 - 1e-11 to 1, erring by u times the terms. The loss, a
     log-sum-exp less the label's logit, likewise errs by u times the largest logit; and "predictions", the
     number of terms its mean sums (see reduction_ulps)."""
-    from reference import backward
-
     logits, cache = backward.forward_with_cache(params, tokens)
     z = gpt2.softmax(logits[:, :-1])
     np.put_along_axis(z, tokens[:, 1:, None], np.take_along_axis(z, tokens[:, 1:, None], axis=-1) + 1, axis=-1)
@@ -193,8 +187,6 @@ def reduction_ulps(terms):
 
 
 def _steps():
-    from reference import backward
-
     forward = [(gpt2, name) for name in ("layer_norm", "conv1d", "gelu")]  # softmax: see _row_max
     return forward + [(backward, name) for name in ("gelu_backward", "layer_norm_backward", "conv1d_backward",
                                                     "softmax_backward", "head_backward", "lm_loss_and_backward")]
