@@ -19,7 +19,7 @@ from conformance.properties import REGISTRY
 from conformance.report import REPORTS, cell, verdicts, write_all
 from conformance.status import STATUS
 from conformance.tolerances import UNIT_ROUNDOFF
-from conformance.verdict import OFFICIAL_PRECISION, judge
+from conformance.verdict import OFFICIAL_PRECISION, judge, only_partial
 from reference.params import InvalidParams
 
 CERTIFIED, NOT_CERTIFIED, USAGE, INTERNAL, PARTIAL = 0, 1, 2, 3, 4
@@ -257,9 +257,9 @@ def certify_backend(spec, args, plan, live):
 
 
 def exit_status(cert):
-    if not all(b["passed"] or b["verdict"]["status"] == "partial" for b in cert["backends"]) or cert["expectation_errors"]:
+    if not all(b["passed"] or only_partial(b["verdict"]) for b in cert["backends"]) or cert["expectation_errors"]:
         return NOT_CERTIFIED
-    return PARTIAL if cert["partial"] else CERTIFIED
+    return PARTIAL if cert["partial"] or any(only_partial(b["verdict"]) for b in cert["backends"]) else CERTIFIED
 
 
 class Progress:

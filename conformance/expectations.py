@@ -206,8 +206,8 @@ def entry_for(entries, property_id, dtype):
 def judge(entry, result):
     """The result as judged against its expected failure (entry_for's Listing), if any. The runner has
     already failed a listed property whose examples went beyond the entry's bound."""
-    if entry is None or result.status in ("blocked", "skipped"):
-        return result  # a core property that cannot run stays a failure: the verdict says so
+    if entry is None or result.status in ("blocked", "skipped", "partial"):
+        return result  # a core property that cannot run stays a failure, a partial one partial: the verdict says so
     listed = f"listed as {entry.category} ({entry.kind}): {entry.reason}"
     actual = result.kind if result.status in ("failed", "error") else None
     matches = actual == entry.kind or (entry.kind == "tolerance" and actual in MAGNITUDE_KINDS)

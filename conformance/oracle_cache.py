@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,12 @@ def tier_error(params, tokens, ref64, dtype):
     entry = _cached(f"{_key(params, tokens)}-{dtype}",
                     lambda: {"e": tolerances.tier_error(params, tokens, ref64, dtype)})
     return float(entry["e"])
+
+
+def memo(params, tokens, tag, compute):
+    """{field: array} of compute(), a function of params and tokens computed by conformance/coverage.py or
+    the modules above, read from the cache when this example was computed before."""
+    return _cached(f"{_key(params, tokens)}-{tag}", compute)
 
 
 def golden_weights(version, name, make):
@@ -167,20 +174,31 @@ def _code_digest():
     global _digest
     if _digest is None:
         h = hashlib.sha256(f"{__version__} numpy {np.__version__}".encode())
-        sources = sorted(Path(reference.__file__).parent.glob("*.py")) + [Path(tolerances.__file__), Path(__file__)]
+        sources = sorted(Path(reference.__file__).parent.glob("*.py")) + [Path(tolerances.__file__), Path(__file__),
+                                                                              Path(__file__).with_name("coverage.py")]
         for source in sources:
             h.update(source.read_bytes())
         _digest = h.hexdigest()[:16]
     return _digest
 
 
+_params_digests = weakref.WeakKeyDictionary()  # an example asks the oracle of the same weights several times
+
+
 def _key(params, tokens):
+    if params not in _params_digests:
+        _params_digests[params] = _params_digest(params)
+    h = hashlib.blake2b(_params_digests[params], digest_size=20)
+    tokens = np.ascontiguousarray(tokens)
+    h.update(f"tokens {tokens.dtype.str} {tokens.shape}".encode())
+    h.update(tokens.data)
+    return h.hexdigest()
+
+
+def _params_digest(params):
     h = hashlib.blake2b(digest_size=20)
     for name in sorted(params.tensors):
         value = np.ascontiguousarray(params.tensors[name])
         h.update(f"{name} {value.dtype.str} {value.shape}".encode())
         h.update(value.data)
-    tokens = np.ascontiguousarray(tokens)
-    h.update(f"tokens {tokens.dtype.str} {tokens.shape}".encode())
-    h.update(tokens.data)
-    return h.hexdigest()
+    return h.digest()

@@ -8,7 +8,9 @@ import tempfile
 
 from conformance.certificate import number, to_json, to_junit
 from conformance.status import BAD, STATUS
+from conformance.coverage import SEQ_BINS, WIDTH_BINS
 from conformance.tolerances import SYSTEMATIC_BOUND
+from conformance.verdict import only_partial
 
 REPORTS = ("certificate.json", "junit.xml", "report.md", "report.html")
 MAX_FAILURES_MD = 10  # a PR comment stays readable; the rest is in the certificate and the HTML
@@ -58,10 +60,15 @@ def header(cert):
 
 
 def run_verdict(cert):
-    """The headline: passed, FAILED, or PARTIAL with why."""
-    if cert["partial"]:
-        return "PARTIAL (cannot certify: " + "; ".join(cert["partial"]) + ")"
-    return "passed" if cert["passed"] else "FAILED"
+    """The headline: passed; FAILED where a backend fails for more than a partial run (not certified wins
+    over partial); else PARTIAL with why."""
+    if cert["passed"]:
+        return "passed"
+    if cert["expectation_errors"] or not all(b["passed"] or only_partial(b["verdict"]) for b in cert["backends"]):
+        return "FAILED"
+    unseen = [r for b in cert["backends"] for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
+              if r not in cert["partial"]]
+    return "PARTIAL (cannot certify: " + "; ".join(dict.fromkeys(cert["partial"] + unseen)) + ")"
 
 
 def verdicts(cert):
@@ -132,6 +139,8 @@ th{background:#f6f8fa;text-align:left} .passed,.xfailed{background:#dafbe1} .ski
 .card h3{font-size:14px;margin:0 0 4px} .card p{margin:4px 0;font-size:12px;color:#57606a}
 .badge{float:right;font-size:11px;padding:1px 6px;border-radius:10px} code,pre{font-size:12px}
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px;margin:4px 0}
+.partial{background:#fff8c5} .unseen{color:#cf222e;font-weight:600}
+table.cov{margin:4px 0;font-size:10px} table.cov td,table.cov th{padding:1px 3px;text-align:right} td.dark{background:#eaeef2}
 """
 
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 228, 196, 52, 34, 10, 12
@@ -209,14 +218,34 @@ def _card(p):
     if p.get("max_abs_err") is not None and p.get("tolerance") is not None:
         which = {"failed": "counterexample", "xfailed": "largest (known deviation)"}.get(p["status"], "largest")
         facts.append(f"{which} error {_g(p['max_abs_err'])} vs tolerance {_g(p['tolerance'])}")
-    if p.get("drawn"):
-        facts.append("drawn: " + ", ".join(f"{k} {lo}–{hi}" for k, (lo, hi) in p["drawn"].items()))
     lines.append(f"<p>{' · '.join(facts)}</p>")
+    lines.append(_coverage(p))
     for label in ("message", "counterexample", "reproduction"):
         if p.get(label) and (p["status"] != "passed" or label != "message"):
             lines.append(f"<p><b>{label}</b></p><pre>{e(str(p[label]))}</pre>")
     lines.append("</div>")
     return "".join(lines)
+
+
+def _bins(edges, last):
+    return [f"{lo}" if hi == lo + 1 else f"{lo}–{hi - 1}" for lo, hi in zip(edges, edges[1:] + (last + 1,))]
+
+
+def _coverage(p):
+    """A property's coverage: per size class the examples that could see a bug (coverage.py), and a grid of
+    sequence length x n_embd with observable/drawn examples per cell."""
+    if not p.get("drawn"):
+        return ""
+    e = html.escape
+    classes = " · ".join(f'<span class="{"unseen" if name in p.get("unseen", []) else ""}">{e(name)} '
+                         f'{c["observable"]}/{c["examples"]}</span>' for name, c in p["drawn"].items())
+    rows = ["<tr><th>seq / n_embd</th>" + "".join(f"<th>{w}</th>" for w in _bins(WIDTH_BINS, 768)) + "</tr>"]
+    for label, cells in zip(_bins(SEQ_BINS, 1024), p.get("grid") or []):
+        tds = "".join(f'<td class="{"dark" if seen == 0 and drawn else ""}">{f"{seen}/{drawn}" if drawn else ""}</td>'
+                      for seen, drawn in cells)
+        rows.append(f"<tr><th>{label}</th>{tds}</tr>")
+    return (f"<p>examples that could see a bug / drawn, per size class: {classes}</p>"
+            f"<table class=cov>{''.join(rows)}</table>")
 
 
 def html_page(cert):

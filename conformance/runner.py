@@ -2,7 +2,7 @@
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from unittest import mock
 
 import hypothesis
@@ -14,10 +14,16 @@ from threadpoolctl import threadpool_limits
 
 from conformance import expectations, strategies
 from conformance.backends import BackendClock, Unsupported, WrongShape, guarded_load
+from conformance.coverage import Coverage, sees
 from conformance.properties import Context, applicable
 from conformance.tolerances import SYSTEMATIC_BOUND, median_ratio
 from conformance.weights import random_params
 from reference.params import HParams
+
+
+# Blind examples (coverage.py) a search of one size class passes over before it takes one as it is; the
+# class then ends with none that could see, and the property is partial.
+MAX_BLIND = 4
 
 
 class PropertyFailed(AssertionError):
@@ -56,7 +62,10 @@ class PropertyResult:
     load_seconds: float = 0.0
     forward_seconds: float = 0.0
     samples: list = field(default_factory=list)  # [error, tolerance] per example
-    drawn: dict = field(default_factory=dict)  # {dimension: [smallest, largest]} over the examples drawn
+    # {size class: {examples, observable, ranges: {dimension: [smallest, largest]} over the observable}}
+    drawn: dict = field(default_factory=dict)
+    grid: list = field(default_factory=list)  # [observable, examples] per sequence length x width (coverage.py)
+    unseen: list = field(default_factory=list)  # size classes searched on their own of which no example could see
     reproduction: str | None = None  # a command that re-runs the failing example
     # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
     failing_draws: list | None = field(default=None, repr=False, compare=False)
@@ -85,16 +94,17 @@ class RecordedData:
 
 @dataclass
 class ExampleLog:
-    """What a property's examples leave behind: each one's [error, tolerance], the ranges drawn, the
+    """What a property's examples leave behind: each one's [error, tolerance], what they cover, the
     notes and draws of the latest example (the shrunk counterexample when the search ends in a failure)
     and of the one with the largest error/tolerance."""
 
     clock: BackendClock = field(default_factory=BackendClock)
     samples: list = field(default_factory=list)
-    drawn: dict = field(default_factory=dict)
+    coverage: Coverage = field(default_factory=Coverage)
     notes: dict = field(default_factory=dict)
     draws: list = field(default_factory=list)
     worst: tuple = (-1.0, None, None)  # (ratio, notes, draws)
+    blind: int = 0  # examples of the current search that could not see, passed over (see MAX_BLIND)
 
     def start(self):
         self.notes.clear()
@@ -104,16 +114,18 @@ class ExampleLog:
         """The latest example's drawn case (None for golden cases)."""
         return next((value for _, value in self.draws if hasattr(value, "hparams") and hasattr(value, "tokens")), None)
 
-    def record(self, m):
+    def record(self, m, ctx):
+        """Record an example's measurement and coverage; whether it could see a bug (None: no generated case)."""
         self.samples.append([float(m.err), float(m.tol)])  # plain floats: JSON and xdist carry them
         ratio = _ratio(m.err, m.tol)
         if not ratio <= self.worst[0]:
             self.worst = (ratio, dict(self.notes), list(self.draws))
-        for _, value in self.draws:
-            if hasattr(value, "hparams") and hasattr(value, "tokens"):
-                for name, v in strategies.drawn_sizes(value).items():
-                    lo, hi = self.drawn.get(name, (v, v))
-                    self.drawn[name] = [min(lo, v), max(hi, v)]
+        case = self.case()
+        if not isinstance(case, strategies.Case):  # fixed weights and golden cases claim no size class
+            return None
+        observable = sees(case, ctx.reference_of(case.tokens))
+        self.coverage.add(case, observable)
+        return observable
 
 
 def failure_kind(error):
@@ -142,39 +154,48 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     bounded = entry if entry is not None and entry.kind == "tolerance" else None
     log = ExampleLog()
     start = time.perf_counter()
-    found = _search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
-                           max_examples or settings.max_examples, seed)
+    found, searched = _search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
+                                     max_examples or settings.max_examples, seed)
     result = PropertyResult(prop.id, found.status, prop.core, kind=found.kind, dtype=dtype, examples=len(log.samples),
                             message=found.message, seconds=round(time.perf_counter() - start, 3),
                             load_seconds=round(log.clock.load_seconds, 3),
-                            forward_seconds=round(log.clock.forward_seconds, 3), samples=log.samples, drawn=log.drawn)
+                            forward_seconds=round(log.clock.forward_seconds, 3), samples=log.samples,
+                            drawn=log.coverage.classes, grid=log.coverage.grid, unseen=log.coverage.unseen(searched))
     if found.status != "passed":
         result.counterexample, result.failing_draws = describe(log.notes), list(log.draws)
     _summarise(result, found.failing)
     if found.beyond_known_deviation:
         return result  # a new failure, whatever the expectation file lists
     _judge_magnitudes(result, log)
+    _judge_coverage(result)
     return expectations.judge(entry, result)
 
 
 def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed):
-    """One search per stratum of the cases (strategies.strata), until one finds a failure. The examples of a
-    stratum whose class the property's bounds leave out are drawn as the first stratum's, at the end."""
+    """(Found, the size classes searched on their own): one search per stratum of the cases
+    (strategies.strata), until one finds a failure. The examples of a stratum whose class the property's
+    bounds leave out are drawn as the first stratum's, at the end."""
     strata = strategies.strata(ctx_template.space, max_examples, prop.id)
-    left_out = 0
+    left_out, searched = 0, []
     for i, (stratum, examples) in enumerate(strata + [(strata[0][0], None)]):
         examples = left_out if examples is None else examples
         if not examples:
             continue
+        search_id = prop.id if i == 0 else f"{prop.id}/{i}"
+        if 0 < i < len(strata):  # a size class searched on its own: its first example not its corner
+            stratum = replace(stratum, spread=_search_seed(seed, search_id))
         ctx = Context(ctx_template.backend, ctx_template.dtype, stratum)
-        test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, examples, seed,
-                           prop.id if i == 0 else f"{prop.id}/{i}")
+        log.blind = 0
+        test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, examples, seed, search_id)
         found = _search(test, ctx.backend)
         if found.outside_bounds and i > 0:
             left_out += examples
-        elif found.status != "passed" or not log.drawn:  # failed, or it draws no generated case (golden ones)
-            return found
-    return Found("passed")
+            continue
+        if found.status != "passed" or not log.samples or log.case() is None:  # failed, or golden cases
+            return found, searched
+        if 0 < i < len(strata):
+            searched.append(stratum.sizes[0].name)
+    return Found("passed"), searched
 
 
 def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
@@ -183,7 +204,7 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
         ctx = Context(ctx_template.backend, ctx_template.dtype, ctx_template.space, notes=log.notes, clock=log.clock)
         log.start()
         m = prop.fn(ctx, RecordedData(data, log.draws))
-        log.record(m)
+        observable = log.record(m, ctx)
         if on_example:
             on_example(len(log.samples))
         if bounded is None:
@@ -191,6 +212,9 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
                 raise PropertyFailed(m)
         elif not m.err <= bounded.limit(m.tol, log.case()):  # a listed deviation: searched for beyond its bound
             raise BeyondKnownDeviation(m, bounded)
+        if ctx.space.spread and observable is False and log.blind < MAX_BLIND:
+            log.blind += 1  # a class searched on its own: its share goes to examples that could see a bug
+            hypothesis.reject()
 
     return test
 
@@ -203,7 +227,11 @@ def _configured(test, settings, max_examples, seed, search_id):
         return test
     # Every property has a test function of the same source, which derandomize would seed alike: each
     # property would then draw the same size classes in the same order. A seed of its own per search.
-    return hypothesis.seed((seed or 0) ^ zlib.crc32(search_id.encode()))(test)
+    return hypothesis.seed(_search_seed(seed, search_id))(test)
+
+
+def _search_seed(seed, search_id):
+    return (seed or 0) ^ zlib.crc32(search_id.encode())
 
 
 @dataclass
@@ -278,6 +306,15 @@ def _judge_magnitudes(result, log):
         result.message = (f"every example holds, but the median error/tolerance over {len(result.samples)} examples "
                           f"is {result.median_ratio:.3g}, above the systematic bound {SYSTEMATIC_BOUND[result.dtype]:g} "
                           f"(correct backends stay far below: docs/systematic.md)")
+
+
+def _judge_coverage(result):
+    """A search that passed is partial where a size class searched on its own gave no example that could
+    see a bug: nothing was shown there."""
+    if result.status == "passed" and result.unseen:
+        result.status = "partial"
+        result.message = (f"no example of {', '.join(result.unseen)} could show a bug (coverage.py): the property "
+                          "holds where it was seen, and nothing was shown there")
 
 
 def _ratio(err, tol):

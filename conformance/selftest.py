@@ -21,7 +21,7 @@ from conformance.runner import run_property
 from conformance.verdict import judge
 
 # xpassed: the mutant's expectation file listed a failure the property did not find, which fails a run too.
-CELL = {"failed": "killed", "error": "killed", "xpassed": "killed", "passed": "survived", "xfailed": "survived",
+CELL = {"failed": "killed", "error": "killed", "xpassed": "killed", "passed": "survived", "xfailed": "survived", "partial": "survived",
         "skipped": "n/a"}
 MEDIAN_TARGET_S, SLOWEST_TARGET_S = 1.0, 10.0
 

@@ -19,7 +19,7 @@ fails the run as any failing property does. For any other backend it is `not run
 from dataclasses import asdict, dataclass
 
 from conformance.properties import REGISTRY
-from conformance.status import BAD, CERTIFIED, NOT_CERTIFIED, NOT_RUN, PARTIAL
+from conformance.status import BAD, CERTIFIED, NOT_CERTIFIED, NOT_RUN, PARTIAL, UNSEEN
 from conformance.tolerances import UNIT_ROUNDOFF
 
 OFFICIAL_PRECISION = "float32"
@@ -66,7 +66,13 @@ class Verdict:
 def _label(status, reasons, known_deviations):
     if status == CERTIFIED:
         return CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
-    return f"{status}: {'; '.join(reasons)}" if reasons and status == NOT_CERTIFIED else status
+    return f"{status}: {'; '.join(reasons)}" if reasons and status in (NOT_CERTIFIED, PARTIAL) else status
+
+
+def only_partial(verdict):
+    """Whether a verdict (as its dict) is partial, in inference or in training, and nowhere not certified."""
+    statuses = (verdict["status"], verdict["training"])
+    return PARTIAL in statuses and NOT_CERTIFIED not in statuses
 
 
 def below_official(dtype):
@@ -82,17 +88,26 @@ def judge(results, capabilities, partial=(), problems=()):
     errors of its expectation file."""
     inference = [r for r in results if not REGISTRY[r.id].training]
     failures = _failures(inference) + list(problems)
-    status = NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial else CERTIFIED
+    unseen = _unseen(inference)
+    status = (NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial or unseen else CERTIFIED)
     training, training_reasons = NOT_RUN, ()
     if capabilities is not None and capabilities.grad:
-        training_failures = _failures([r for r in results if REGISTRY[r.id].training])
-        training = NOT_CERTIFIED if training_failures else PARTIAL if partial else CERTIFIED
-        training_reasons = tuple(training_failures)
+        training_results = [r for r in results if REGISTRY[r.id].training]
+        training_failures = _failures(training_results)
+        training_unseen = _unseen(training_results)
+        training = NOT_CERTIFIED if training_failures else PARTIAL if partial or training_unseen else CERTIFIED
+        training_reasons = tuple(training_failures or training_unseen)
     scope = capabilities.scope if capabilities else None
     return Verdict(status=status, level=capabilities and capabilities.core_dtype, scope=scope.declared() if scope else {},
                    scope_excludes=scope.published_excluded() if scope else {},
                    known_deviations=tuple(r.id for r in results if r.status == "xfailed"),
-                   reasons=tuple(failures or partial), training=training, training_reasons=training_reasons)
+                   reasons=tuple(failures or list(partial) + unseen), training=training,
+                   training_reasons=training_reasons)
+
+
+def _unseen(results):
+    return [f"{r.id} saw no example of {', '.join(r.unseen)} that could show a bug" for r in results
+            if r.status == UNSEEN]
 
 
 def _failures(results):

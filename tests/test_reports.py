@@ -75,11 +75,12 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     # all four reports from the one run
     out = tmp_path / "out"
     md = (out / "report.md").read_text()
-    assert md.startswith("## gpt2-conformance: PARTIAL") and "| erf_gelu | **FAIL** |" in md
+    assert md.startswith("## gpt2-conformance: FAILED") and "| erf_gelu | **FAIL** |" in md  # not certified wins
     assert "reproduce: `gpt2-conformance" in md and len(md) < 65536
     assert "- **erf_gelu**: not certified: reference_logits failed (tolerance)" in md
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 6 and "measured error against tolerance" in page  # one plot per property that ran
+    assert page.count("<table class=cov>") == 6 and "examples that could see a bug / drawn" in page
     assert not re.search(r"<script|<link|\bsrc=|url\(", page)  # self-contained: nothing fetched
     assert (out / "junit.xml").read_text().count("<testcase") == 8
     assert "\n          0." not in (out / "certificate.json").read_text()  # samples one example per entry, not one number per line

@@ -115,4 +115,4 @@ def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog, decoding, loopholes, tightness, training  # noqa: E402,F401  registers the catalog
+from conformance.mutants import catalog, decoding, lengths, loopholes, tightness, training  # noqa: E402,F401  registers the catalog

@@ -75,6 +75,7 @@ class Context:
     notes: dict = field(default_factory=dict)
     clock: BackendClock = field(default_factory=BackendClock)
     _oracle: dict = field(default_factory=dict)
+    _loaded: list = field(default_factory=list)
 
     @property
     def scales(self):
@@ -85,7 +86,12 @@ class Context:
         """The strategy of this backend's cases (see strategies.cases)."""
         return strategies.cases(self.space, min_length, scales, **bounds)
 
+    def integers(self, lo, hi, name):
+        """A strategy of positions and the like in [lo, hi], spread as the space's cases are (strategies.integers)."""
+        return strategies.integers(lo, hi, self.space.spread, name)
+
     def load(self, params):
+        self._loaded.append(params)  # the first: the example's own weights (every property loads them first)
         return guarded_load(self.backend, params, self.dtype, self.clock)
 
     def note(self, **values):
@@ -98,9 +104,18 @@ class Context:
         if key not in self._oracle:  # params stays referenced, so its id is not reused meanwhile
             ref64, e32 = reference_with_error(params, tokens)
             e_tier = tier_error(params, tokens, ref64, self.dtype) if self.dtype in ("float16", "bfloat16") else 0.0
-            self._oracle[key] = (ref64, logits_tolerance(ref64, e32, self.dtype, e_tier), params)
-        ref64, tol, _ = self._oracle[key]
+            self._oracle[key] = (ref64, logits_tolerance(ref64, e32, self.dtype, e_tier), params, e32)
+        ref64, tol, _, _ = self._oracle[key]
         return ref64, tol
+
+    def reference_of(self, tokens):
+        """(params, float64 logits, float32 logits tolerance) of an oracle call of this example on tokens; else
+        (the weights it loaded first, None, None); else None. float32, whatever this context's dtype: what an
+        example can show is the example's, the same for every backend (coverage.py)."""
+        key = (tokens.tobytes(), tokens.shape)
+        called = ((params, ref64, logits_tolerance(ref64, e32, "float32"))
+                  for k, (ref64, _, params, e32) in self._oracle.items() if k[1:] == key)
+        return next(called, (self._loaded[0], None, None) if self._loaded else None)
 
     def grad_reference(self, params, tokens, loss_mask=None):
         """The GradientReference of tokens (loss_mask: the predictions the loss counts), for this dtype."""

@@ -1,8 +1,7 @@
 import numpy as np
-from hypothesis import strategies as st
 
 from conformance.properties import Measurement, prop
-from conformance.properties.gradients import TRAINING_VOCAB
+from conformance.properties.gradients import TRAINING_BOUNDS
 from conformance.tolerances import FLOOR_ULPS, UNIT_ROUNDOFF, max_abs_err
 from reference import backward
 
@@ -10,9 +9,9 @@ from reference import backward
 @prop("causal_gradient", needs=("grad",), training=True)
 def causal_gradient(ctx, data):
     """The loss of the predictions at positions <= i has no gradient through what only later positions use."""
-    case = data.draw(ctx.cases(min_length=2, n_vocab=TRAINING_VOCAB), label="case")
+    case = data.draw(ctx.cases(min_length=2, **TRAINING_BOUNDS), label="case")
     tokens = case.tokens
-    i = data.draw(st.integers(0, tokens.shape[1] - 2), label="i")
+    i = data.draw(ctx.integers(0, tokens.shape[1] - 2, "i"), label="i")
     ctx.note(case=case, i=i)
     mask = np.zeros((tokens.shape[0], tokens.shape[1] - 1), np.int64)
     mask[:, : i + 1] = 1  # position t predicts token t + 1: tokens after i + 1 are neither input nor label

@@ -8,7 +8,7 @@ def logits_before_and_after_a_future_change(ctx, data, **case_bounds):
     """(logits, logits with every token after position i changed, i, tolerance) for a drawn case."""
     case = data.draw(ctx.cases(min_length=2, **case_bounds), label="case")
     tokens = case.tokens
-    i = data.draw(st.integers(0, tokens.shape[1] - 2), label="i")
+    i = data.draw(ctx.integers(0, tokens.shape[1] - 2, "i"), label="i")
     # A shift in [1, n_vocab) changes every later token, so the future always differs.
     shift = data.draw(st.integers(1, case.hparams.n_vocab - 1), label="shift")
     changed = tokens.copy()

@@ -8,7 +8,7 @@ from conformance.properties import Measurement, prop
 def generation(ctx, data):
     """Greedy decoding picks the reference's argmax at every step where the reference is decisive."""
     case = data.draw(ctx.cases(min_length=2), label="case")
-    prompt_length = data.draw(st.integers(1, case.tokens.shape[1] - 1), label="prompt_length")
+    prompt_length = data.draw(ctx.integers(1, case.tokens.shape[1] - 1, "prompt_length"), label="prompt_length")
     steps = data.draw(st.integers(1, min(8, case.hparams.n_ctx - prompt_length)), label="steps")
     ctx.note(case=case, prompt_length=prompt_length, steps=steps)
     params = case.params()

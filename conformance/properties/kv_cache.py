@@ -11,7 +11,7 @@ def kv_cache(ctx, data):
     case = data.draw(ctx.cases(scales=ctx.scales, min_length=2), label="case")
     length = case.tokens.shape[1]
     # Cut points anywhere: first chunks of one token, multi-token chunks after a non-empty past.
-    cuts = sorted(data.draw(st.sets(st.integers(1, length - 1), min_size=1, max_size=4), label="cuts"))
+    cuts = sorted(data.draw(st.sets(ctx.integers(1, length - 1, "cuts"), min_size=1, max_size=4), label="cuts"))
     ctx.note(case=case, cuts=cuts)
     params = case.params()
     model = ctx.load(params)

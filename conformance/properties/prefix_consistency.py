@@ -1,4 +1,3 @@
-from hypothesis import strategies as st
 
 from conformance.properties import Measurement, prop
 from conformance.tolerances import max_abs_err
@@ -8,7 +7,7 @@ from conformance.tolerances import max_abs_err
 def prefix_consistency(ctx, data):
     """The logits of tokens[:k] equal the first k rows of the logits of tokens."""
     case = data.draw(ctx.cases(min_length=2), label="case")
-    k = data.draw(st.integers(1, case.tokens.shape[1] - 1), label="k")
+    k = data.draw(ctx.integers(1, case.tokens.shape[1] - 1, "k"), label="k")
     ctx.note(case=case, k=k)
     params = case.params()
     model = ctx.load(params)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from conformance.properties import Measurement, prop
-from conformance.properties.gradients import TRAINING_VOCAB
+from conformance.properties.gradients import TRAINING_BOUNDS
 from conformance.tolerances import max_abs_err
 from reference import backward
 
@@ -9,7 +9,7 @@ from reference import backward
 @prop("tied_gradient", needs=("grad",), training=True)
 def tied_gradient(ctx, data):
     """wte's gradient is the sum of its embedding path and its head path."""
-    case = data.draw(ctx.cases(min_length=2, n_vocab=TRAINING_VOCAB), label="case")
+    case = data.draw(ctx.cases(min_length=2, **TRAINING_BOUNDS), label="case")
     ctx.note(case=case)
     params = case.params()
     _, grads = ctx.load(params).loss_and_grads(case.tokens)
