@@ -20,6 +20,9 @@ _HF_BUFFERS = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers some tr
 def load(path) -> Params:
     """Load an official or a Hugging Face checkpoint directory, whichever `path` holds."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise InvalidParams(f"checkpoint directory {path} is a symbolic link that leads nowhere (a loop, or a "
+                            "missing target)")
     if path.exists() and not path.is_dir():
         raise InvalidParams(f"{path} is a file: a checkpoint is the directory that holds its files")
     if not path.is_dir():

@@ -50,7 +50,7 @@ def parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gpt2-conformance {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    defaults = argparse.ArgumentDefaultsHelpFormatter
+    defaults = _DefaultsOnce
 
     c = sub.add_parser("certify", help="run every property against every chosen backend", formatter_class=defaults)
     c.set_defaults(run=certify)
@@ -65,8 +65,9 @@ def parser():
                    help="examples per property (default: the profile's; fewer makes a partial run)")
     c.add_argument("--seed", type=int, help="Hypothesis seed (default: ci is derandomized; other profiles draw one "
                                            "and record it in the certificate)")
-    c.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR")
-    c.add_argument("--timeout", type=_positive(float), default=600, metavar="SECONDS",
+    c.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
+                   help="where certificate.json, junit.xml, report.md and report.html are written")
+    c.add_argument("--timeout", type=_positive(float, MAX_TIMEOUT), default=600, metavar="SECONDS",
                    help="seconds one property may take before the backend counts as hung")
     c.add_argument("--expectations", action="append", type=Path, default=[], metavar="FILE",
                    help="a backend's expected failures (TOML, see conformance/expectations.py; repeatable, one per backend)")
@@ -100,11 +101,24 @@ def parser():
     s.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID", help="only these properties (repeatable)")
     s.add_argument("--backend", action="append", metavar="SPEC",
                    help="correct backends that must still certify (repeatable; default: every available bundled one)")
-    s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR")
+    s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
+                   help="where selftest.json is written")
     return p
 
 
-def _positive(kind):
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Each default shown once: not where the help names it already, nor where there is none to show."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+MAX_TIMEOUT = 7 * 24 * 3600  # seconds: a week; beyond it a timer overflows, and no property needs it
+
+
+def _positive(kind, largest=None):
     def parse(text):
         try:
             value = kind(text)
@@ -112,6 +126,8 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if largest is not None and not value <= largest:
+            raise argparse.ArgumentTypeError(f"must be at most {largest:g}, got {text}")
         return value
 
     return parse
@@ -226,7 +242,10 @@ def _writable(directory):
 def _remove_earlier_reports(report_dir, save_dir):
     """An earlier run's reports must not stand beside this run's and contradict them."""
     for name in REPORTS:
-        (report_dir / name).unlink(missing_ok=True)
+        path = report_dir / name
+        if path.is_dir() and not path.is_symlink():
+            raise UsageError(f"cannot write reports to {report_dir}: {name} there is a directory")
+        path.unlink(missing_ok=True)
     for saved in save_dir.glob("*.npz"):
         saved.unlink()
 

@@ -154,14 +154,20 @@ def _where(where, value):
     return dict(value)
 
 
+# The largest bound an entry may set: five times the largest a bundled backend needs (2e7, transformers 4's
+# TF GPT-2 at scale huge). An unbounded entry (inf, 1e300) would excuse any failure of its property.
+MAX_RATIO = 1e8
+
+
 def _max_ratio(where, value):
-    """{scale or None: ratio} from a number or a table of weight scales, each ratio >= 1."""
+    """{scale or None: ratio} from a number or a table of weight scales, each ratio in [1, MAX_RATIO]."""
     table = value if isinstance(value, dict) else {None: value}
     unknown = set(table) - set(SCALES) - {None}
     ratios = list(table.values())
-    if unknown or not table or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 1 for r in ratios):
-        raise ExpectationError(f"{where}: max_ratio must be a number >= 1, or a table of such numbers by weight "
-                               f"scale ({', '.join(SCALES)}), got {value!r}")
+    if unknown or not table or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not 1 <= r <= MAX_RATIO
+                                   for r in ratios):
+        raise ExpectationError(f"{where}: max_ratio must be a number from 1 to {MAX_RATIO:g}, or a table of such "
+                               f"numbers by weight scale ({', '.join(SCALES)}), got {value!r}")
     return {k: float(v) for k, v in table.items()}
 
 

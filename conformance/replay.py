@@ -7,6 +7,7 @@ for people and other tools, the config (`hparams/*`), weights (`weights/<canonic
 every drawn generated model.
 """
 import dataclasses
+import hashlib
 import importlib
 import json
 import re
@@ -50,8 +51,10 @@ def save(directory, *, spec, backend_name, result):
     """Write result's failing example to DIR/<backend>__<property>[__<dtype>].npz; return its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    stem = "__".join(filter(None, [backend_name, result.id, result.dtype]))
-    path = directory / (re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".npz")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(filter(None, [backend_name, result.id, result.dtype])))
+    path = directory / f"{stem}.npz"
+    if path.exists():  # another backend of this run whose name reads the same once sanitized
+        path = directory / f"{stem}__{hashlib.sha256(spec.encode()).hexdigest()[:8]}.npz"
     arrays = {}
     meta = {"property": result.id, "spec": spec, "backend": backend_name, "dtype": result.dtype,
             "status": result.status, "kind": result.kind, "message": result.message,
@@ -107,6 +110,10 @@ def rerun(meta, draws, backend):
         raise ReplayError(f"{backend.name} cannot run {prop.id}: {why_not}")
     for _, value in draws:
         if hasattr(value, "hparams") and hasattr(value, "tokens"):
+            tokens = np.asarray(value.tokens)
+            if tokens.size and (tokens.min() < 0 or tokens.max() >= value.hparams.n_vocab):
+                raise ReplayError(f"the saved example's tokens lie outside its own vocabulary of {value.hparams.n_vocab} "
+                                  f"(ids {tokens.min()} to {tokens.max()}): the file is damaged")
             outside = backend.capabilities.scope.why_not(value.hparams, batch=value.tokens.shape[0])
             if outside:
                 raise ReplayError(f"the saved example lies outside {backend.name}'s declared scope ({outside})")

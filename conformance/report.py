@@ -77,8 +77,13 @@ def verdicts(cert):
     for b in cert["backends"]:
         v = b["verdict"]
         scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
-        out.append((b["name"], f"{v['label']} (core properties in {v['level'] or '-'}; declared scope: {scope})"))
+        level = f"core properties in {v['level']}" if v["level"] else "never imported"
+        out.append((b["name"], f"{v['label']} ({level}; declared scope: {scope})"))
     return out
+
+
+def _count(n, one, many):
+    return f"{n} {one if n == 1 else many}"
 
 
 def failures(cert):
@@ -89,7 +94,7 @@ def failures(cert):
         bad = [p for p in b["properties"] if p["status"] in BAD and p["status"] != "blocked"]
         blocked = [p for p in b["properties"] if p["status"] == "blocked"]
         if blocked:
-            out.append((b, {**blocked[0], "id": f"{len(blocked)} properties"}))
+            out.append((b, {**blocked[0], "id": _count(len(blocked), "property", "properties")}))
         out += [(b, p) for p in bad]
     return out
 
@@ -99,14 +104,20 @@ def _short(text, limit=MAX_TEXT_MD):
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _md(text):
+    """text as one line of Markdown that renders as itself: no raw HTML, no table cell split, no line break."""
+    text = " ".join(str(text).split())
+    return html.escape(text, quote=False).replace("|", "\\|").replace("*", "\\*").replace("`", "\\`")
+
+
 def markdown(cert):
     ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
-    lines = [f"## gpt2-conformance: {run_verdict(cert)}", "", " · ".join(header(cert)), ""]
-    lines += [f"- **{name}**: {text}" for name, text in verdicts(cert)]
+    lines = [f"## gpt2-conformance: {_md(run_verdict(cert))}", "", " · ".join(map(_md, header(cert))), ""]
+    lines += [f"- **{_md(name)}**: {_md(text)}" for name, text in verdicts(cert)]
     lines += ["", "| backend | " + " | ".join(f"`{i}`" for i in ids) + " |", "|---|" + "---|" * len(ids)]
     for b in cert["backends"]:
         cells = [f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in b["properties"]]
-        lines.append(f"| {b['name']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_md(b['name'])} | " + " | ".join(cells) + " |")
     lines += ["", "A passing cell shows its worst error/tolerance ratio (below 1 holds; its inverse is the margin); "
               "a known deviation (xfail) its largest error. Each property's dtype, median ratio and the sizes "
               "it drew are in report.html and certificate.json."]
@@ -116,8 +127,8 @@ def markdown(cert):
     if bad:
         lines += ["", "### Failures", ""]
     for b, p in bad[:MAX_FAILURES_MD]:
-        lines.append(f"- **{b['name']} / {p['id']}** ({p['status']}{', ' + p['kind'] if p.get('kind') else ''}): "
-                     f"{_short(p.get('message') or '')}")
+        lines.append(f"- **{_md(b['name'])} / {p['id']}** ({p['status']}{', ' + p['kind'] if p.get('kind') else ''}): "
+                     f"{_md(_short(p.get('message') or ''))}")
         if p.get("counterexample"):
             lines.append(f"  - counterexample: `{_short(p['counterexample'])}`")
         if p.get("reproduction"):
@@ -273,7 +284,8 @@ def html_page(cert):
         out.append(f"<h2>{e(b['name'])} <span class=meta>({e(b['spec'])})</span></h2>")
         blocked = [p for p in b["properties"] if p["status"] == "blocked"]
         if blocked:  # the essentials check failed: one cause, so one box
-            out.append(f"<p>{len(blocked)} properties blocked</p><pre class=blocked>{e(blocked[0]['message'])}</pre>")
+            out.append(f"<p>{_count(len(blocked), 'property', 'properties')} blocked</p>"
+                       f"<pre class=blocked>{e(blocked[0]['message'])}</pre>")
         out.append("<div class=grid>" + "".join(_card(p) for p in b["properties"] if p["status"] != "blocked") + "</div>")
     out.append("</body></html>")
     return "\n".join(out)

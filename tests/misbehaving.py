@@ -118,3 +118,25 @@ class HangsWithAChild(Misbehaving):
 
 
 hangs_with_a_child = HangsWithAChild("hangs-with-a-child", _hang)
+
+
+class LoadReturnsNone(Misbehaving):
+    def load(self, params, dtype="float64"):
+        return None  # forgot the return
+
+
+load_returns_none = LoadReturnsNone("load-returns-none", _raise)
+
+
+def _renamed(mutant_name, name):
+    """A mutant under another name: two backends whose names read alike once made file-safe."""
+    from dataclasses import replace
+
+    from conformance.mutants import MUTANTS
+
+    return replace(MUTANTS[mutant_name], name=name)
+
+
+erf_gelu_a_space_b = _renamed("erf_gelu", "a b")
+erf_gelu_a_slash_b = _renamed("erf_gelu", "a/b")
+markup_name = _renamed("erf_gelu", "x | y\n<b>bold</b>")

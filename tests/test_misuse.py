@@ -3,6 +3,7 @@ message naming the problem and the right exit status (2: the user's, 1: the back
 never a traceback, and never lost or contradictory reports."""
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -103,7 +104,28 @@ USAGE = [
      "config.json lacks vocab_size"),
     ("safetensors-cut-short", lambda t: ["certify", "--checkpoint", hf(t, weights=b"\x08\x00\x00")], 2,
      "cannot read"),
+    ("report-file-is-a-directory", lambda t: ["certify", "--report-dir", str(directory(t / "out" / "junit.xml").parent)],
+     2, "junit.xml there is a directory"),
+    ("expectations-infinite-bound", lambda t: ["certify", "--expectations", expectation(t, LISTED + 'kind = "tolerance"\n'
+                                               'max_ratio = inf')], 2, "max_ratio must be a number from 1 to 1e+08"),
+    ("expectations-astronomic-bound", lambda t: ["certify", "--expectations", expectation(t, LISTED + 'kind = '
+                                                 '"tolerance"\nmax_ratio = { huge = 1e300 }')], 2,
+     "max_ratio must be a number from 1 to 1e+08"),
+    ("timeout-infinite", lambda t: ["certify", "--timeout", "inf"], 2, "must be at most 604800, got inf"),
+    ("timeout-1e10", lambda t: ["certify", "--timeout", "1e10"], 2, "must be at most 604800, got 1e10"),
+    ("checkpoint-symlink-loop", lambda t: ["certify", "--checkpoint", str(loop(t / "ckpt"))], 2,
+     "is a symbolic link that leads nowhere"),
 ]
+
+
+def directory(path):
+    path.mkdir(parents=True)
+    return path
+
+
+def loop(path):
+    path.symlink_to(path)
+    return path
 
 
 @pytest.mark.parametrize("case,args,status,words", USAGE, ids=[u[0] for u in USAGE])
@@ -125,6 +147,17 @@ def test_an_internal_error_exits_3_not_1(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "plan_run", lambda args: 1 / 0)
     code, _, err = main(capsys, "certify", "--report-dir", str(tmp_path))
     assert code == 3 and "ZeroDivisionError" in err and "internal error (exit 3)" in err
+
+
+@pytest.mark.parametrize("command", ["certify", "selftest", "replay"])
+def test_help_shows_each_default_once(capsys, command):
+    code, out, _ = main(capsys, command, "--help")
+    options = re.split(r"\n  (?=-)", out.split("options:")[-1])
+    assert code == 0 and all(option.count("default") <= 1 for option in options), options
+    out = "".join(out.split())  # argparse wraps lines anywhere, even inside a default
+    assert "(default:None)" not in out and "(default:[])" not in out and "(default:False)" not in out
+    if command != "replay":
+        assert "--report-dirDIRwhere" in out and out.count("(default:gpt2-conformance-report)") == 1
 
 
 def test_version_and_defaults_in_help(capsys):
@@ -155,11 +188,14 @@ def damaged(saved, tmp_path, how):
         path.write_bytes(data[: len(data) // 2])
     elif how == "noise":
         path.write_bytes(os.urandom(2000))
-    else:  # a valid archive whose meta lacks what replay needs, or names an unknown property
+    else:  # a valid archive whose meta lacks what replay needs, names an unknown property, or tokens out of range
         with np.load(saved) as f:
             arrays = {k: f[k] for k in f.files}
         meta = json.loads(str(arrays.pop("meta")))
-        meta = {"spec": "reference"} if how == "no-meta" else {**meta, "property": "speed"}
+        if how == "tokens":
+            tokens = meta["draws"][0][1]["fields"]["tokens"]["ndarray"]  # the case's, as saved
+            arrays[tokens] = arrays[tokens] + 10**6
+        meta = {"spec": "reference"} if how == "no-meta" else meta if how == "tokens" else {**meta, "property": "speed"}
         np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
     return str(path)
 
@@ -170,6 +206,7 @@ REPLAY = [
     ("not-an-archive", lambda s, t: [damaged(s, t, "noise")], "is not a saved failing example"),
     ("meta-incomplete", lambda s, t: [damaged(s, t, "no-meta")], "it lacks property, backend, dtype, draws"),
     ("unknown-property", lambda s, t: [damaged(s, t, "property")], "unknown property 'speed'"),
+    ("tokens-outside-the-vocabulary", lambda s, t: [damaged(s, t, "tokens")], "tokens lie outside its own vocabulary"),
     ("backend-without-past", lambda s, t: [str(s), "--backend", "examples.my_torch_gpt2:backend"],
      "my-torch-gpt2 cannot run kv_cache: backend lacks past"),
     ("backend-unknown", lambda s, t: [str(s), "--backend", "nope:nothing"], "cannot be imported"),
@@ -203,6 +240,7 @@ FAULTS = [
     ("half-logits-from-float64", "tests.misbehaving:half_logits", "returned float16 logits from a model loaded in float64"),
     ("no-cache-despite-past", "tests.misbehaving:no_cache", "declares past but returned no cache (None)"),
     ("load-raises", "tests.misbehaving:load_raises", "cannot load the parameters (MemoryError: out of device memory)"),
+    ("load-returns-none", "tests.misbehaving:load_returns_none", "load-returns-none.load returned None, not a model"),
 ]
 
 
@@ -253,3 +291,25 @@ def test_a_hung_backend_is_killed_with_the_processes_it_started(capsys, tmp_path
     assert code == 1 and "no result within 5 s" in stdout
     stat = Path(f"/proc/{int(pid_file.read_text())}/stat")  # killed with the worker's process group:
     assert not stat.exists() or stat.read_text().split()[2] in "ZX"  # gone, or dead and not yet reaped
+
+
+def test_backends_whose_names_read_alike_keep_a_failing_input_each(capsys, tmp_path):
+    code, stdout, _ = main(capsys, "certify", "--report-dir", str(tmp_path), "--property", "reference_logits",
+                           "--backend", "tests.misbehaving:erf_gelu_a_space_b", "--backend",
+                           "tests.misbehaving:erf_gelu_a_slash_b")
+    saved = sorted((tmp_path / "failing-inputs").glob("*.npz"))
+    assert code == 1 and len(saved) == 2, saved
+    for path, spec in zip(saved, ["tests.misbehaving:erf_gelu_a_space_b", "tests.misbehaving:erf_gelu_a_slash_b"]):
+        with np.load(path) as f:
+            assert json.loads(str(f["meta"]))["spec"] in stdout
+    specs = {json.loads(str(np.load(p)["meta"]))["spec"] for p in saved}
+    assert specs == {"tests.misbehaving:erf_gelu_a_space_b", "tests.misbehaving:erf_gelu_a_slash_b"}
+
+
+def test_a_backend_name_of_markup_stays_text_in_the_reports(capsys, tmp_path):
+    main(capsys, "certify", "--report-dir", str(tmp_path), "--property", "determinism", "--max-examples", "2",
+         "--backend", "tests.misbehaving:markup_name")
+    md = (tmp_path / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| x"))
+    assert row.count(" | ") == 1 and "x \\| y" in row and "<b>" not in md and "&lt;b&gt;" in md  # one cell, no HTML
+    assert "<b>bold" not in (tmp_path / "report.html").read_text()

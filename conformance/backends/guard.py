@@ -189,6 +189,9 @@ def guarded_load(backend, params, dtype=None, clock=None):
         raise BackendError(f"{backend.name} cannot load the parameters ({type(e).__name__}: {e})") from e
     finally:
         clock.load_seconds += time.perf_counter() - start
+    if model is None or not callable(getattr(model, "forward", None)):
+        raise BackendError(f"{backend.name}.load returned {_describe(model) if model is not None else 'None'}, "
+                           "not a model with forward(tokens, past=None)")
     return Guarded(backend.name, params, model, backend.capabilities, dtype, clock=clock)
 
 
