@@ -16,7 +16,7 @@ from conformance import __version__, certificate, checkpoints, expectations, gol
 from conformance.backends import BUNDLED, BackendError, availability, available_bundled, entry_point_names, resolve
 from conformance.isolation import run_isolated
 from conformance.properties import REGISTRY
-from conformance.report import REPORTS, cell, verdicts, write_all
+from conformance.report import REPORTS, cell, shown, verdicts, write_all
 from conformance.status import STATUS
 from conformance.tolerances import UNIT_ROUNDOFF
 from conformance.verdict import OFFICIAL_PRECISION, judge, only_partial
@@ -178,7 +178,7 @@ def certify(args):
                              checkpoint=plan.checkpoint)
     paths = write_all(cert, args.report_dir)
     print(table(cert))
-    print(f"\nreports: {', '.join(str(p) for p in paths)}")
+    print(f"\nreports: {', '.join(str(shown(p)) for p in paths)}")
     return exit_status(cert)
 
 

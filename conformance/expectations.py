@@ -220,7 +220,7 @@ def judge(entry, result):
     # the largest error of any example (a listed property runs them all), not only a counterexample's
     worst = max([e for e, _ in result.samples] + [result.max_abs_err or 0.0])
     if matches:
-        return replace(result, status="xfailed", max_abs_err=worst,
+        return replace(result, status="xfailed", max_abs_err=worst, bound=entry.bound(),
                        message=f"expected failure, {listed}; {result.message}")
     if actual is None and not entry.strict:
         return replace(result, message=f"no example met the deviation {listed} (strict = false)")

@@ -19,13 +19,23 @@ MAX_TEXT_MD = 400
 
 def write_all(cert, directory):
     """The four reports of one run, each written whole (a temporary file renamed into place) after all four
-    are rendered, so a failed write leaves no mixture of this run and an earlier one."""
+    are rendered, so a failed write leaves no mixture of this run and an earlier one. Readable as any file
+    the user writes (0644 under the usual umask; a temporary file would be 0600), to be served or shared."""
     texts = dict(zip(REPORTS, (to_json(cert), to_junit(cert), markdown(cert), html_page(cert))))
+    umask = os.umask(0)
+    os.umask(umask)
     for name, text in texts.items():
         with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{name}.", delete=False, encoding="utf-8") as f:
             f.write(text)
+        os.chmod(f.name, 0o666 & ~umask)
         os.replace(f.name, directory / name)
     return [directory / name for name in REPORTS]
+
+
+def shown(path):
+    """A path as the reports print it: relative to the working directory where it lies below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def margin(p):
@@ -35,14 +45,32 @@ def margin(p):
 
 
 def cell(p):
-    """A property's status, with its worst error/tolerance where it passed and its largest error where it
-    is a known deviation."""
+    """A property's status with one measure, its worst error/tolerance (below 1 holds), and a known
+    deviation's bound beside it."""
     text = STATUS[p["status"]]
-    if p["status"] == "passed" and p.get("worst_ratio") is not None:
+    if p.get("worst_ratio") is not None and p["status"] not in ("skipped", "blocked"):
         text += f" {_g(p['worst_ratio'])}"
-    elif p["status"] == "xfailed" and p.get("max_abs_err") is not None:
-        text += f" {_g(p['max_abs_err'])}"
+    if p["status"] == "xfailed" and p.get("bound") is not None:
+        text += f" ≤ {_bound(p['bound'])}"
     return text
+
+
+def _bound(bound):
+    """A known deviation's largest max_ratio as an expectation file writes it (200, 1e4, 4e5)."""
+    def largest(b):
+        return max(largest(v) for v in (b.values() if isinstance(b, dict) else b)) if isinstance(b, (dict, list)) else b
+
+    value = largest(bound)
+    return f"{value:g}" if value < 1e4 else f"{value:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
+def matrix(cert):
+    """(backend names, [(property id, [its result for each backend, or None])]): properties as rows and
+    backends as columns, so that the table stays narrow however many properties there are."""
+    names = [b["name"] for b in cert["backends"]]
+    ids = list(dict.fromkeys(p["id"] for b in cert["backends"] for p in b["properties"]))
+    by = [{p["id"]: p for p in b["properties"]} for b in cert["backends"]]
+    return names, [(pid, [results.get(pid) for results in by]) for pid in ids]
 
 
 def _g(value):
@@ -55,7 +83,7 @@ def header(cert):
              f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
     if cert["max_examples"]:
         parts.append(f"{cert['max_examples']} examples per property")
-    parts += [f"expectations {e['path']} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
+    parts += [f"expectations {shown(e['path'])} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
     return parts
 
 
@@ -111,16 +139,16 @@ def _md(text):
 
 
 def markdown(cert):
-    ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
     lines = [f"## gpt2-conformance: {_md(run_verdict(cert))}", "", " · ".join(map(_md, header(cert))), ""]
     lines += [f"- **{_md(name)}**: {_md(text)}" for name, text in verdicts(cert)]
-    lines += ["", "| backend | " + " | ".join(f"`{i}`" for i in ids) + " |", "|---|" + "---|" * len(ids)]
-    for b in cert["backends"]:
-        cells = [f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in b["properties"]]
-        lines.append(f"| {_md(b['name'])} | " + " | ".join(cells) + " |")
-    lines += ["", "A passing cell shows its worst error/tolerance ratio (below 1 holds; its inverse is the margin); "
-              "a known deviation (xfail) its largest error. Each property's dtype, median ratio and the sizes "
-              "it drew are in report.html and certificate.json."]
+    names, rows = matrix(cert)
+    lines += ["", "| property | " + " | ".join(map(_md, names)) + " |", "|---|" + "---|" * len(names)]
+    for pid, results in rows:
+        cells = ["" if p is None else f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in results]
+        lines.append(f"| `{pid}` | " + " | ".join(cells) + " |")
+    lines += ["", "Each cell: the status and the worst error/tolerance over the examples (below 1 holds; its "
+              "inverse is the margin), with a known deviation's bound (xfail 83 ≤ 1e4). Each property's dtype, "
+              "absolute errors, median ratio and coverage are in report.html and certificate.json."]
     for e in cert.get("expectation_errors", []):
         lines.append(f"- expectation file error: {e}")
     bad = failures(cert)
@@ -141,16 +169,17 @@ def markdown(cert):
 # ---- HTML ----------------------------------------------------------------------------------------
 
 CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;max-width:1400px}
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;max-width:1232px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}
 .meta{color:#57606a} table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d0d7de;padding:4px 8px}
-th{background:#f6f8fa;text-align:left} .passed,.xfailed{background:#dafbe1} .skipped{background:#f6f8fa}
+th{background:#f6f8fa;text-align:left;font-weight:600} td a,th a{color:inherit;text-decoration:none}
+.passed{background:#dafbe1} .xfailed{background:#ddf4ff} .partial{background:#fff8c5} .skipped{background:#f6f8fa;color:#57606a}
 .failed,.error,.blocked,.xpassed{background:#ffebe9;font-weight:600}
 .grid{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start} .card{border:1px solid #d0d7de;border-radius:6px;padding:8px;width:228px}
 .card h3{font-size:14px;margin:0 0 4px} .card p{margin:4px 0;font-size:12px;color:#57606a}
 .badge{float:right;font-size:11px;padding:1px 6px;border-radius:10px} code,pre{font-size:12px}
-pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:6px;margin:4px 0}
-.partial{background:#fff8c5} .unseen{color:#cf222e;font-weight:600}
+pre{white-space:pre-wrap;overflow-wrap:break-word;background:#f6f8fa;padding:6px;margin:4px 0}
+.unseen{color:#cf222e;font-weight:600} ul.contents{padding-left:20px}
 table.cov{margin:4px 0;font-size:10px} table.cov td,table.cov th{padding:1px 3px;text-align:right} td.dark{background:#eaeef2}
 """
 
@@ -205,13 +234,18 @@ def scatter(samples, failing=None):
     return "".join(out)
 
 
-def _card(p):
+def _anchor(backend_index, property_id):
+    return f"b{backend_index}-" + "".join(c if c.isalnum() else "-" for c in property_id)
+
+
+def _card(p, anchor):
     e = html.escape
     samples = [[number(err), number(tol)] for err, tol in p.get("samples") or []]
     failing = ([number(p["max_abs_err"]), number(p["tolerance"])]
                if p["status"] in ("failed", "xfailed") and p.get("tolerance") else None)
     plot = scatter(samples, failing)
-    lines = [f'<div class="card"><span class="badge {p["status"]}">{STATUS[p["status"]]}</span><h3>{e(p["id"])}</h3>']
+    lines = [f'<div class="card" id="{anchor}"><span class="badge {p["status"]}">{STATUS[p["status"]]}</span>'
+             f'<h3>{e(p["id"])}</h3>']
     if plot:
         lines.append(plot)
     elif samples and all(t == 0 for _, t in samples):
@@ -261,32 +295,42 @@ def _coverage(p):
 
 def html_page(cert):
     e = html.escape
-    ids = [p["id"] for p in cert["backends"][0]["properties"]] if cert["backends"] else []
     verdict = run_verdict(cert)
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            f"<title>gpt2-conformance: {e(verdict)}</title><style>{CSS}</style></head><body>",
            f"<h1>gpt2-conformance: {e(verdict)}</h1><div class=meta>{e(' · '.join(header(cert)))}<br>"
            f"Python {e(cert['environment']['python'])} · "
-           + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div><ul>"]
-    out += [f"<li><b>{e(name)}</b>: {e(text)}</li>" for name, text in verdicts(cert)]
-    out.append("</ul><table><tr><th>backend</th>" + "".join(f"<th>{e(i)}</th>" for i in ids) + "</tr>")
-    for b in cert["backends"]:
-        out.append(f"<tr><td>{e(b['name'])}</td>"
-                   + "".join(f'<td class="{p["status"]}">{cell(p)}</td>' for p in b["properties"]) + "</tr>")
-    out.append("</table>")
+           + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div>"]
+    out.append("<ul class=contents>" + "".join(f'<li><a href="#b{i}"><b>{e(name)}</b></a>: {e(text)}</li>'
+                                                 for i, (name, text) in enumerate(verdicts(cert))) + "</ul>")
+    names, rows = matrix(cert)
+    out.append("<table class=matrix><tr><th>property</th>" + "".join(f'<th><a href="#b{i}">{e(n)}</a></th>'
+                                                                     for i, n in enumerate(names)) + "</tr>")
+    for pid, results in rows:
+        out.append(f"<tr><th>{e(pid)}</th>" + "".join(
+            "<td></td>" if p is None else f'<td class="{p["status"]}"><a href="#{_anchor(i, pid)}">{e(cell(p))}</a></td>'
+            for i, p in enumerate(results)) + "</tr>")
+    out.append("</table><p class=meta>Each cell: the status and the worst error/tolerance over the examples (below 1 "
+               "holds; its inverse is the margin), with a known deviation's bound. Colours: pass, known deviation "
+               "(xfail), partial, skip and failure each their own.</p>")
     for err in cert.get("expectation_errors", []):
         out.append(f"<p class=failed>expectation file error: {e(err)}</p>")
     out.append("<p class=meta>Each plot: one point per example, its measured error against the tolerance it was "
                "held to (derived per example, see conformance/tolerances.py). Points below the dashed diagonal hold; "
                "the shaded area fails; a ring marks the shrunk counterexample. The margin is tolerance/error of the "
                "worst example.</p>")
-    for b in cert["backends"]:
-        out.append(f"<h2>{e(b['name'])} <span class=meta>({e(b['spec'])})</span></h2>")
+    for i, b in enumerate(cert["backends"]):
+        out.append(f'<h2 id="b{i}">{e(b["name"])} <span class=meta>({e(b["spec"])})</span></h2>')
         blocked = [p for p in b["properties"] if p["status"] == "blocked"]
         if blocked:  # the essentials check failed: one cause, so one box
             out.append(f"<p>{_count(len(blocked), 'property', 'properties')} blocked</p>"
                        f"<pre class=blocked>{e(blocked[0]['message'])}</pre>")
-        out.append("<div class=grid>" + "".join(_card(p) for p in b["properties"] if p["status"] != "blocked") + "</div>")
+        skipped = [p for p in b["properties"] if p["status"] == "skipped"]
+        if skipped:  # a line, not a card each
+            out.append("<p class=meta>skipped: " + "; ".join(f'<span id="{_anchor(i, p["id"])}">{e(p["id"])}</span> '
+                                                           f'({e(p.get("message") or "")})' for p in skipped) + "</p>")
+        out.append("<div class=grid>" + "".join(_card(p, _anchor(i, p["id"])) for p in b["properties"]
+                                                if p["status"] not in ("blocked", "skipped")) + "</div>")
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -66,6 +66,7 @@ class PropertyResult:
     drawn: dict = field(default_factory=dict)
     grid: list = field(default_factory=list)  # [observable, examples] per sequence length x width (coverage.py)
     unseen: list = field(default_factory=list)  # size classes searched on their own of which no example could see
+    bound: object = None  # a known deviation's max_ratio, as its expectation file writes it
     reproduction: str | None = None  # a command that re-runs the failing example
     # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
     failing_draws: list | None = field(default=None, repr=False, compare=False)

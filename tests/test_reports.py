@@ -1,4 +1,5 @@
 """One certify run: expectation files, the four reports, saved failing examples that replay, blocked backends."""
+import os
 import re
 import subprocess
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from conformance.report import REPORTS
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,11 @@ def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_
     (p,) = cert["backends"][0]["properties"]
     assert p["status"] == "xfailed" and "nanoGPT/issues/274" in p["message"] and p["examples"] == 50
     assert cert["backends"][0]["verdict"]["known_deviations"] == ["reference_logits"]
+    assert p["bound"] == 200 and "| `reference_logits` | xfail " in (tmp_path / "with/report.md").read_text()
+    assert f" ≤ 200 |" in (tmp_path / "with/report.md").read_text()  # its measure beside its bound
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all((tmp_path / "with" / name).stat().st_mode & 0o777 == 0o666 & ~umask for name in REPORTS)
     assert cert["expectations"][0]["sha256"] and cert["expectations"][0]["backend"] == "erf_gelu"
 
     proc, cert = certify(tmp_path / "without", *args)
@@ -75,7 +82,11 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     # all four reports from the one run
     out = tmp_path / "out"
     md = (out / "report.md").read_text()
-    assert md.startswith("## gpt2-conformance: FAILED") and "| erf_gelu | **FAIL** |" in md  # not certified wins
+    assert md.startswith("## gpt2-conformance: FAILED")  # not certified wins over a partial run
+    header = next(line for line in md.splitlines() if line.startswith("| property |"))
+    row = next(line for line in md.splitlines() if line.startswith("| `reference_logits` |"))
+    column = [c.strip() for c in header.split("|")].index("erf_gelu")  # properties as rows, backends as columns
+    assert [c.strip() for c in row.split("|")][column].startswith("**FAIL")
     assert "reproduce: `gpt2-conformance" in md and len(md) < 65536
     assert "- **erf_gelu**: not certified: reference_logits failed (tolerance)" in md
     page = (out / "report.html").read_text()
