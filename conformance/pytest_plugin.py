@@ -1,17 +1,27 @@
-"""The pytest plugin (entry point `pytest11`): every property of the suite as test items of your run.
+"""The pytest plugin (entry point `pytest11`): every property of the suite as ordinary test items of your run.
 
-    pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE] [--gpt2-profile ci]
+Add one test module to your tests (the plugin provides its fixture and its parameters):
 
-adds, per backend, an `essentials` item and one item per property, judged exactly as `certify` judges
-them (the same runner, expectation files and profiles). Nothing happens without --gpt2-backend: the
-plugin loads no backend and changes no Hypothesis setting of the host project (the suite's profiles are
-registered as gpt2-dev, gpt2-ci, gpt2-thorough, and used only by these items).
+    # test_gpt2_conformance.py
+    def test_gpt2_conformance(gpt2_property):
+        gpt2_property.check()
+
+and run `pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE] [--gpt2-profile ci]`:
+one item per backend and property (and an `essentials` item per backend), judged exactly as `certify`
+judges them, that -k, -m, --deselect, node ids, --collect-only, --lf and pytest-xdist select and run as
+any other test (ONNX's backend test suite works the same way). The run ends with each backend's verdict,
+as certify prints it, and a failing property's example is saved for `gpt2-conformance replay` under
+--gpt2-report-dir. Without --gpt2-backend the module's one item is skipped: the plugin loads no backend
+and changes no Hypothesis setting of the host project (the suite's profiles are registered as gpt2-dev,
+gpt2-ci and gpt2-thorough, and used only by these items).
 """
 import functools
+from pathlib import Path
 
 import pytest
 
 BUNDLED_SPEC = "bundled"  # --gpt2-backend bundled: every available bundled backend that is not opt-in
+ESSENTIALS = "essentials"
 
 
 def pytest_addoption(parser):
@@ -27,9 +37,14 @@ def pytest_addoption(parser):
                     help="run the properties on this official or Hugging Face checkpoint directory's weights")
     group.addoption("--gpt2-profile", default="ci", choices=list(profiles.PROFILES),
                     help="the suite's Hypothesis profile for the property items (default: ci, as certify)")
+    group.addoption("--gpt2-report-dir", metavar="DIR",
+                    help="where a failing property's example is saved for `gpt2-conformance replay` "
+                         "(default: the ini option gpt2_report_dir, else gpt2-conformance-report)")
+    parser.addini("gpt2_report_dir", "where failing examples are saved for replay", default="gpt2-conformance-report")
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "gpt2_conformance: a property of gpt2-conformance run against a backend")
     specs = config.getoption("gpt2_backend")
     if not specs:
         return
@@ -49,29 +64,39 @@ def pytest_configure(config):
             fixed = (path, checkpoints.load(path))
         except InvalidParams as e:
             raise pytest.UsageError(f"--gpt2-checkpoint: {e}") from None
-    config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"))
-    config.addinivalue_line("markers", "gpt2_conformance: a property of gpt2-conformance run against a backend")
+    report_dir = Path(config.getoption("gpt2_report_dir") or config.getini("gpt2_report_dir"))
+    config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"), report_dir)
+    config.stash[OUTCOMES] = {}
 
 
 class Options:
-    def __init__(self, specs, files, fixed, profile):
-        self.specs, self.files, self.fixed, self.profile = specs, files, fixed, profile
+    def __init__(self, specs, files, fixed, profile, report_dir):
+        self.specs, self.files, self.fixed, self.profile, self.report_dir = specs, files, fixed, profile, report_dir
 
 
 OPTIONS = pytest.StashKey[Options]()
+OUTCOMES = pytest.StashKey[dict]()  # (spec, property id) -> the result's status, kind, unseen, as recorded
 
 
-@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: the items are theirs to select
-def pytest_collection_modifyitems(session, config, items):
-    options = config.stash.get(OPTIONS, None)
+@pytest.fixture
+def gpt2_property(request):
+    """One property of the suite against one backend (the plugin parametrizes it): call .check()."""
+    return request.param
+
+
+def pytest_generate_tests(metafunc):
+    if "gpt2_property" not in metafunc.fixturenames:
+        return
+    options = metafunc.config.stash.get(OPTIONS, None)
     if options is None:
+        metafunc.parametrize("gpt2_property", [pytest.param(None, marks=pytest.mark.skip(
+            reason="no backend: name one with --gpt2-backend SPEC"))], ids=["no-backend"])
         return
     from conformance.properties import REGISTRY
 
-    for spec in options.specs:
-        items.append(Essentials.from_parent(session, name=f"gpt2_conformance[{spec}-essentials]", spec=spec))
-        items += [PropertyItem.from_parent(session, name=f"gpt2_conformance[{spec}-{pid}]", spec=spec, property_id=pid,
-                                           options=options) for pid in REGISTRY]
+    cases = [PropertyCase(spec, pid, options) for spec in options.specs for pid in (ESSENTIALS, *REGISTRY)]
+    metafunc.parametrize("gpt2_property", [pytest.param(c, marks=pytest.mark.gpt2_conformance) for c in cases],
+                         ids=[f"{c.spec}-{c.property_id}" for c in cases])
 
 
 @functools.cache
@@ -97,52 +122,121 @@ def _essentials(spec):
     return failed and f"{failed[1]} (failure kind: {failed[0]})"
 
 
-class PropertyFailure(Exception):
-    """A property that did not hold; its message is the report."""
+class PropertyCase:
+    """One backend and one property (or the essentials check): what an item of the test module runs."""
 
+    def __init__(self, spec, property_id, options):
+        self.spec, self.property_id, self.options = spec, property_id, options
 
-class Essentials(pytest.Item):
-    def __init__(self, *, spec, **kwargs):
-        super().__init__(**kwargs)
-        self.spec = spec
-        self.add_marker("gpt2_conformance")
+    def __repr__(self):
+        return f"{self.spec}-{self.property_id}"
 
-    def runtest(self):
+    def check(self):
+        """Pass, skip, xfail or fail as certify judges this property of this backend."""
+        __tracebackhide__ = True
         why = _essentials(self.spec)
+        if self.property_id == ESSENTIALS:
+            if why:
+                pytest.fail(f"{self.spec} fails the essentials check, so every property is blocked: {why}", pytrace=False)
+            return
         if why:
-            raise PropertyFailure(f"{self.spec} fails the essentials check, so every property is blocked: {why}")
-
-    def repr_failure(self, excinfo, style=None):
-        return str(excinfo.value) if excinfo.errisinstance(PropertyFailure) else super().repr_failure(excinfo)
-
-    def reportinfo(self):
-        return self.path, None, self.name
-
-
-class PropertyItem(Essentials):
-    def __init__(self, *, property_id, options, **kwargs):
-        super().__init__(**kwargs)
-        self.property_id, self.options = property_id, options
-
-    def runtest(self):
-        from conformance import expectations, profiles, replay, strategies
-        from conformance.properties import REGISTRY
-        from conformance.runner import run_property
-
-        if _essentials(self.spec):
             pytest.skip(f"blocked by {self.spec}'s essentials check")
-        backend, _ = _resolved(self.spec)
-        result = run_property(REGISTRY[self.property_id], backend, settings=profiles.get(self.options.profile),
-                              space=strategies.Space.for_backend(backend.capabilities, self.options.fixed),
-                              expected=expectations.entries_for(self.options.files, backend.name, self.spec))
-        for key in ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio"):
-            self.user_properties.append((key, getattr(result, key)))
+        result, backend = self._run()
+        _record(self.spec, result)
         if result.status == "skipped":
-            pytest.skip(result.message)
+            pytest.skip(result.message.replace("--checkpoint", "--gpt2-checkpoint"))
         if result.status == "xfailed":
             pytest.xfail(result.message)
         if result.status != "passed":
-            raise PropertyFailure("\n".join(filter(None, [
-                f"{backend.name} / {self.property_id}: {result.status} ({result.kind}): {result.message}",
-                result.counterexample and f"counterexample: {result.counterexample}",
-                f"reproduce: {replay.certify_command(self.spec, self.property_id, self.options.profile)}"])))
+            pytest.fail(self._failure(backend, result), pytrace=False)
+
+    def _run(self):
+        from conformance import expectations, profiles, strategies
+        from conformance.properties import REGISTRY
+        from conformance.runner import run_property
+
+        backend, _ = _resolved(self.spec)
+        o = self.options
+        return run_property(REGISTRY[self.property_id], backend, settings=profiles.get(o.profile),
+                            space=strategies.Space.for_backend(backend.capabilities, o.fixed),
+                            expected=expectations.entries_for(o.files, backend.name, self.spec)), backend
+
+    def _failure(self, backend, result):
+        from conformance import replay
+
+        if result.failing_draws:
+            saved = replay.save(self.options.report_dir / "failing-inputs", spec=self.spec, backend_name=backend.name,
+                                result=result)
+            reproduce = replay.command(saved, self.spec)
+        else:
+            reproduce = replay.certify_command(self.spec, self.property_id, self.options.profile)
+        return "\n".join(filter(None, [
+            f"{backend.name} / {self.property_id}: {result.status} ({result.kind}): {result.message}",
+            result.counterexample and f"counterexample: {result.counterexample}", f"reproduce: {reproduce}"]))
+
+
+def _record(spec, result):
+    """What the verdict needs of a result, kept until the item's report carries it (to the controlling
+    process too, under pytest-xdist)."""
+    _PENDING.append([spec, result.id, {key: getattr(result, key) for key in RECORDED}])
+
+
+# what each item records of its result (in JUnit XML too), and what the verdict needs of it
+RECORDED = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio", "core",
+            "unseen", "message")
+
+
+_PENDING = []  # the result of the item running in this process, until its report is made
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    while _PENDING:  # onto the item too: JUnit XML takes an item's properties from its teardown report
+        spec, pid, recorded = _PENDING.pop()
+        properties = [(key, recorded[key]) for key in RECORDED[:8]] + [("gpt2_result", [spec, pid, recorded])]
+        item.user_properties += properties
+        report.user_properties += properties
+
+
+def pytest_runtest_logreport(report):
+    outcomes = _outcomes(report)
+    if outcomes is not None:
+        for name, (spec, pid, recorded) in ((n, v) for n, v in report.user_properties if n == "gpt2_result"):
+            outcomes[(spec, pid)] = recorded
+
+
+_CONFIG = []  # the run's config, for the hook that gets only the report
+
+
+def _outcomes(report):
+    return _CONFIG[0].stash.get(OUTCOMES, None) if _CONFIG else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    _CONFIG[:] = [session.config]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Each backend's verdict, as certify prints it, from the properties this run judged."""
+    options, outcomes = config.stash.get(OPTIONS, None), config.stash.get(OUTCOMES, {})
+    if options is None or not outcomes:
+        return
+    from conformance.properties import REGISTRY
+    from conformance.runner import PropertyResult
+    from conformance.verdict import judge
+
+    terminalreporter.section("gpt2-conformance verdicts")
+    for spec in options.specs:
+        ran = {pid: r for (s, pid), r in outcomes.items() if s == spec}
+        if not ran:
+            continue
+        backend, _ = _resolved(spec)
+        results = [PropertyResult(pid, r["status"], r["core"], kind=r["kind"], unseen=r["unseen"], message=r["message"])
+                   for pid, r in ran.items()]
+        partial = [] if set(ran) == set(REGISTRY) else [f"{len(ran)} of {len(REGISTRY)} properties ran"]
+        verdict = judge(results, backend and backend.capabilities, partial)
+        terminalreporter.write_line(f"{backend.name if backend else spec}: {verdict.label}")
+
+

@@ -61,7 +61,7 @@ def test_a_malformed_checkpoint_is_rejected_with_the_reason(tmp_path, checkpoint
 
 
 def test_pytest_runs_the_properties_on_the_checkpoint(checkpoint_dir, tmp_path):
-    args = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/data",
+    args = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_gpt2_conformance.py",
             "--gpt2-backend", "reference", "-k", "reference_logits or known_answers"]
     proc = subprocess.run(args + ["--gpt2-checkpoint", str(checkpoint_dir)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]

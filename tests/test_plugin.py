@@ -1,0 +1,53 @@
+"""The plugin's properties are ordinary pytest items: -k, node ids, --collect-only and --lf select them as
+any test; the run ends with each backend's verdict, and a failing example is saved for replay."""
+import subprocess
+import sys
+from pathlib import Path
+
+from conformance.properties import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "tests/test_gpt2_conformance.py"
+ERF = "conformance.mutants:erf_gelu"
+
+
+def pytest_run(tmp_path, *args, target=MODULE):
+    proc = subprocess.run([sys.executable, "-m", "pytest", target, "-q", "-rfs", "-o", f"cache_dir={tmp_path / 'cache'}",
+                           "--gpt2-report-dir", str(tmp_path / "out"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_collect_only_counts_every_property_and_the_essentials_check(tmp_path):
+    code, out = pytest_run(tmp_path, "--collect-only", "--gpt2-backend", "reference", "--gpt2-backend", ERF)
+    assert code == 0 and f"{2 * (len(REGISTRY) + 1)} tests collected" in out
+
+
+def test_k_runs_exactly_that_property_and_the_verdict_says_partial(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-backend", "reference", "-k", "causal_masking")
+    assert code == 0 and f"1 passed, {len(REGISTRY)} deselected" in out
+    assert "gpt2-conformance verdicts" in out and f"reference: partial: 1 of {len(REGISTRY)} properties ran" in out
+
+
+def test_a_failing_property_is_saved_for_replay_and_its_node_id_and_lf_rerun_it(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-backend", ERF, "-k", "reference_logits and not float or determinism")
+    saved = tmp_path / "out" / "failing-inputs" / "erf_gelu__reference_logits__float32.npz"
+    assert code == 1 and "1 failed, 1 passed" in out and saved.exists()
+    assert f"reproduce: gpt2-conformance replay {saved} --backend {ERF}" in out
+    assert "erf_gelu: not certified: reference_logits failed (tolerance)" in out
+    node = f"{MODULE}::test_gpt2_conformance[{ERF}-reference_logits]"
+    assert f"FAILED {node}" in out
+    code, out = pytest_run(tmp_path, "--gpt2-backend", ERF, target=node)  # the node id pytest printed
+    assert code == 1 and "1 failed" in out and "passed" not in out
+    code, out = pytest_run(tmp_path, "--gpt2-backend", ERF, "--lf")  # the last failure alone
+    assert code == 1 and "1 failed" in out and f"{len(REGISTRY)} deselected" in out
+
+
+def test_a_skip_names_the_plugins_own_option(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-backend", "reference", "-k", "known_answers")
+    assert code == 0 and "--gpt2-checkpoint DIR" in out and " --checkpoint DIR" not in out
+
+
+def test_without_a_backend_the_module_is_one_skipped_item(tmp_path):
+    code, out = pytest_run(tmp_path)
+    assert code == 0 and "1 skipped" in out and "name one with --gpt2-backend" in out
