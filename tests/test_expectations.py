@@ -27,7 +27,7 @@ def entry(prop="reference_logits", kind="tolerance", category="known-bug", reaso
     (entry(prop="kv_cache", kind="error", extra="") * 2, "listed twice: kv_cache"),
     ('[[expected]]\nproperty = "determinism"\n', "missing category, kind, reason"),
     ("oops = [", "cannot read"),
-    (entry(extra="max_ratio = 0.5"), "max_ratio must be a number from 1 to 1e+08"),
+    (entry(extra="max_ratio = 0.5"), "max_ratio must be a number from 1 to 1e.08"),
     (entry(extra="max_ratio = { enormous = 10 }"), "or a table of such numbers by weight scale"),
     (entry(extra=""), "an entry of kind tolerance needs max_ratio"),
     (entry(prop="kv_cache", kind="error", extra="max_ratio = 10"), "bound a deviation of kind tolerance only"),
