@@ -84,6 +84,9 @@ def test_every_property_sees_gpt2s_dimensions_at_the_ci_profile(pid):
     own = {space.sizes[0].name for space, _ in strategies.strata(strategies.Space(), 50, pid)[1:]}
     assert set(result.drawn) - {SMALL.name} == own - LEFT_OUT.get(pid, set()), result.drawn
     assert all(result.drawn[name]["observable"] >= 1 for name in own - LEFT_OUT.get(pid, set())), result.drawn
+    # The first example of a class is at the top of the dimension it exists for; where that one cannot see
+    # (12 layers at scale huge: a float32 tolerance of 24 for logits of 13), the class's share goes to
+    # another, lower in the range. Every property but one reaches the top with an example that can see.
     seen = {name: c["ranges"] for name, c in result.drawn.items()}
     training = REGISTRY[pid].training
     if "long sequences" in seen:
@@ -91,7 +94,8 @@ def test_every_property_sees_gpt2s_dimensions_at_the_ci_profile(pid):
         assert seen["long sequences"]["n_ctx"][1] == (TRAINING_BOUNDS["n_ctx"][1] if training else 1024)
     assert seen["head_dim 64"]["head_dim"] == [64, 64] and seen["head_dim 128"]["head_dim"] == [128, 128]
     assert seen["head_dim 64"]["seq"][0] >= 64 and seen["head_dim 128"]["seq"][0] >= 64
-    assert seen["deep"]["n_layer"][1] == 12 and seen["large batches"]["batch"][1] == 8
+    assert seen["deep"]["n_layer"][1] == (6 if pid == "prefix_consistency" else 12), seen["deep"]
+    assert seen["large batches"]["batch"][1] == 8 and seen["large batches"]["seq"][0] >= 16
     assert seen["large vocabularies"]["n_vocab"][1] == (TRAINING_BOUNDS["n_vocab"][1] if training else 50257)
     if pid in GPT2_LAYER.always_for:
         assert seen["GPT-2 small's layer"]["n_embd"] == [768, 768] and seen["GPT-2 small's layer"]["seq"][0] >= 64
