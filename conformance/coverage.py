@@ -41,9 +41,9 @@ def _last_logits(params, tokens):
 
 def sees(case, known=None):
     """Whether a generated case could show a bug to the property that drew it (the movement cached with the
-    oracle). known: (params, float64 logits, float32 logits tolerance) of the case's tokens where the property had the
-    reference compute them (on the case's weights, or on weights it derived from them); else (params,
-    None, None)."""
+    oracle). known: (params, float64 logits, float32 logits tolerance) of the case's tokens where the
+    property had the reference compute them (on the case's weights, or on weights it derived from them);
+    else (params, None, None)."""
     params, ref64, tol = known or (case.params(), None, None)
     entry = oracle_cache.memo(params, case.tokens, "moves",
                               lambda: dict(zip(("change", "size"), movement(params, case.tokens, ref64))))
