@@ -66,7 +66,6 @@ def pytest_configure(config):
             raise pytest.UsageError(f"--gpt2-checkpoint: {e}") from None
     report_dir = Path(config.getoption("gpt2_report_dir") or config.getini("gpt2_report_dir"))
     config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"), report_dir)
-    config.stash[OUTCOMES] = {}
 
 
 class Options:
@@ -75,7 +74,6 @@ class Options:
 
 
 OPTIONS = pytest.StashKey[Options]()
-OUTCOMES = pytest.StashKey[dict]()  # (spec, property id) -> the result's status, kind, unseen, as recorded
 
 
 @pytest.fixture
@@ -178,15 +176,13 @@ class PropertyCase:
 def _record(spec, result):
     """What the verdict needs of a result, kept until the item's report carries it (to the controlling
     process too, under pytest-xdist)."""
-    _PENDING.append([spec, result.id, {key: getattr(result, key) for key in RECORDED}])
+    _PENDING.append([spec, result.id, {key: getattr(result, key) for key in JUNIT + VERDICT}])
 
 
-# what each item records of its result (in JUnit XML too), and what the verdict needs of it
-RECORDED = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio", "core",
-            "unseen", "message")
-
-
+JUNIT = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio")  # recorded
+VERDICT = ("core", "unseen", "message")  # what judging the backend needs besides
 _PENDING = []  # the result of the item running in this process, until its report is made
+_OUTCOMES = {}  # (spec, property id) -> the recorded result, in the process that prints the verdicts
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -194,34 +190,20 @@ def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
     while _PENDING:  # onto the item too: JUnit XML takes an item's properties from its teardown report
         spec, pid, recorded = _PENDING.pop()
-        properties = [(key, recorded[key]) for key in RECORDED[:8]] + [("gpt2_result", [spec, pid, recorded])]
+        properties = [(key, recorded[key]) for key in JUNIT] + [("gpt2_result", [spec, pid, recorded])]
         item.user_properties += properties
         report.user_properties += properties
 
 
 def pytest_runtest_logreport(report):
-    outcomes = _outcomes(report)
-    if outcomes is not None:
-        for name, (spec, pid, recorded) in ((n, v) for n, v in report.user_properties if n == "gpt2_result"):
-            outcomes[(spec, pid)] = recorded
-
-
-_CONFIG = []  # the run's config, for the hook that gets only the report
-
-
-def _outcomes(report):
-    return _CONFIG[0].stash.get(OUTCOMES, None) if _CONFIG else None
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session):
-    _CONFIG[:] = [session.config]
+    for spec, pid, recorded in (value for name, value in report.user_properties if name == "gpt2_result"):
+        _OUTCOMES[(spec, pid)] = recorded
 
 
 def pytest_terminal_summary(terminalreporter, config):
     """Each backend's verdict, as certify prints it, from the properties this run judged."""
-    options, outcomes = config.stash.get(OPTIONS, None), config.stash.get(OUTCOMES, {})
-    if options is None or not outcomes:
+    options = config.stash.get(OPTIONS, None)
+    if options is None or not _OUTCOMES:
         return
     from conformance.properties import REGISTRY
     from conformance.runner import PropertyResult
@@ -229,7 +211,7 @@ def pytest_terminal_summary(terminalreporter, config):
 
     terminalreporter.section("gpt2-conformance verdicts")
     for spec in options.specs:
-        ran = {pid: r for (s, pid), r in outcomes.items() if s == spec}
+        ran = {pid: r for (s, pid), r in _OUTCOMES.items() if s == spec}
         if not ran:
             continue
         backend, _ = _resolved(spec)

@@ -183,7 +183,8 @@ def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_e
         if not examples:
             continue
         search_id = prop.id if i == 0 else f"{prop.id}/{i}"
-        if 0 < i < len(strata):  # a size class searched on its own: its first example not its corner
+        own_class = 0 < i < len(strata)  # a size class searched on its own (not the mixed one, nor left-overs)
+        if own_class:  # its first example not its corner
             stratum = replace(stratum, spread=_search_seed(seed, search_id))
         ctx = Context(ctx_template.backend, ctx_template.dtype, stratum)
         log.blind = 0
@@ -194,7 +195,7 @@ def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_e
             continue
         if found.status != "passed" or not log.samples or log.case() is None:  # failed, or golden cases
             return found, searched
-        if 0 < i < len(strata):
+        if own_class:
             searched.append(stratum.sizes[0].name)
     return Found("passed"), searched
 

@@ -75,7 +75,7 @@ class Context:
     notes: dict = field(default_factory=dict)
     clock: BackendClock = field(default_factory=BackendClock)
     _oracle: dict = field(default_factory=dict)
-    _loaded: list = field(default_factory=list)
+    _loaded: object = None  # the weights loaded first: the example's own (every property loads them first)
 
     @property
     def scales(self):
@@ -91,7 +91,7 @@ class Context:
         return strategies.integers(lo, hi, self.space.spread, name)
 
     def load(self, params):
-        self._loaded.append(params)  # the first: the example's own weights (every property loads them first)
+        self._loaded = self._loaded or params
         return guarded_load(self.backend, params, self.dtype, self.clock)
 
     def note(self, **values):
@@ -115,7 +115,7 @@ class Context:
         key = (tokens.tobytes(), tokens.shape)
         called = ((params, ref64, logits_tolerance(ref64, e32, "float32"))
                   for k, (ref64, _, params, e32) in self._oracle.items() if k[1:] == key)
-        return next(called, (self._loaded[0], None, None) if self._loaded else None)
+        return next(called, None if self._loaded is None else (self._loaded, None, None))
 
     def grad_reference(self, params, tokens, loss_mask=None):
         """The GradientReference of tokens (loss_mask: the predictions the loss counts), for this dtype."""
