@@ -3,7 +3,7 @@ activations kept, then the gradient of every tensor), to read against test_forwa
 import numpy as np
 import pytest
 
-from reference import backward
+from gpt2_conformance.reference import backward
 
 SEQ_LENGTHS = (64, 1024)
 ROUNDS = 3

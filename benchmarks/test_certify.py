@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conformance import oracle_cache
-from conformance.backends import available_bundled
+from gpt2_conformance.judge import oracle_cache
+from gpt2_conformance.backends import available_bundled
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def cache_root(tmp_path_factory):
 @pytest.mark.parametrize("spec", available_bundled())
 def test_certify(benchmark, spec, cache, cache_root, tmp_path):
     env = {**os.environ, oracle_cache.ENV: str(cache_root / spec), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "conformance.cli", "certify", "--backend", spec, "--profile", "ci",
+    command = [sys.executable, "-m", "gpt2_conformance.cli", "certify", "--backend", spec, "--profile", "ci",
                "--report-dir", str(tmp_path)]
 
     def certify():

@@ -3,7 +3,7 @@ matrix-multiply bound of the reference (the same matmuls, shapes and dtype, and 
 import numpy as np
 import pytest
 
-from conformance.backends import available_bundled, resolve
+from gpt2_conformance.backends import available_bundled, resolve
 
 SEQ_LENGTHS = (64, 1024)
 ROUNDS = 3

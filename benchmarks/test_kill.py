@@ -2,10 +2,10 @@
 and a selftest do): finding a failing example, then shrinking it to a minimal counterexample."""
 import pytest
 
-from conformance import profiles
-from conformance.mutants import MUTANTS
-from conformance.properties import REGISTRY
-from conformance.runner import run_property
+from gpt2_conformance.cases import profiles
+from gpt2_conformance.mutants import MUTANTS
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import run_property
 
 KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 

@@ -12,15 +12,19 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import __version__, certificate, checkpoints, expectations, golden, oracle_cache, profiles, replay
-from conformance.backends import BUNDLED, BackendError, availability, available_bundled, entry_point_names, resolve
-from conformance.isolation import run_isolated
-from conformance.properties import REGISTRY
-from conformance.report import REPORTS, cell, shown, verdicts, write_all
-from conformance.status import STATUS
-from conformance.tolerances import UNIT_ROUNDOFF
-from conformance.verdict import OFFICIAL_PRECISION, judge, only_partial
-from reference.params import InvalidParams
+from gpt2_conformance import __version__
+from gpt2_conformance.report import certificate
+from gpt2_conformance.cases import checkpoints, golden, profiles
+from gpt2_conformance.judge import expectations, oracle_cache
+from gpt2_conformance.run import replay
+from gpt2_conformance.backends import BUNDLED, BackendError, availability, available_bundled, entry_point_names, resolve
+from gpt2_conformance.run.isolation import run_isolated
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.report.pages import REPORTS, cell, shown, verdicts, write_all
+from gpt2_conformance.outcomes import STATUS
+from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
+from gpt2_conformance.judge.verdict import OFFICIAL_PRECISION, judge, only_partial
+from gpt2_conformance.reference.params import InvalidParams
 
 CERTIFIED, NOT_CERTIFIED, USAGE, INTERNAL, PARTIAL = 0, 1, 2, 3, 4
 
@@ -70,7 +74,7 @@ def parser():
     c.add_argument("--timeout", type=_positive(float, MAX_TIMEOUT), default=600, metavar="SECONDS",
                    help="seconds one property may take before the backend counts as hung")
     c.add_argument("--expectations", action="append", type=Path, default=[], metavar="FILE",
-                   help="a backend's expected failures (TOML, see conformance/expectations.py; repeatable, one per backend)")
+                   help="a backend's expected failures (TOML, see conformance/judge/expectations.py; repeatable, one per backend)")
     c.add_argument("--save-failing-inputs", type=Path, metavar="DIR",
                    help="where failing examples are saved as .npz for `replay` (default: REPORT_DIR/failing-inputs)")
     c.add_argument("--checkpoint", type=Path, metavar="DIR",
@@ -144,7 +148,7 @@ def backends(args):
 
 
 def selftest(args):
-    from conformance import selftest as run
+    from gpt2_conformance.run import selftest as run
 
     return run.main(args)
 

@@ -25,7 +25,7 @@ ESSENTIALS = "essentials"
 
 
 def pytest_addoption(parser):
-    from conformance import profiles
+    from gpt2_conformance.cases import profiles
 
     group = parser.getgroup("gpt2-conformance", "GPT-2 conformance properties")
     group.addoption("--gpt2-backend", action="append", default=[], metavar="SPEC",
@@ -48,9 +48,10 @@ def pytest_configure(config):
     specs = config.getoption("gpt2_backend")
     if not specs:
         return
-    from conformance import checkpoints, expectations
-    from conformance.backends import available_bundled
-    from reference.params import InvalidParams
+    from gpt2_conformance.cases import checkpoints
+    from gpt2_conformance.judge import expectations
+    from gpt2_conformance.backends import available_bundled
+    from gpt2_conformance.reference.params import InvalidParams
 
     specs = [s for spec in specs for s in (available_bundled() if spec == BUNDLED_SPEC else [spec])]
     try:
@@ -90,7 +91,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("gpt2_property", [pytest.param(None, marks=pytest.mark.skip(
             reason="no backend: name one with --gpt2-backend SPEC"))], ids=["no-backend"])
         return
-    from conformance.properties import REGISTRY
+    from gpt2_conformance.properties import REGISTRY
 
     cases = [PropertyCase(spec, pid, options) for spec in options.specs for pid in (ESSENTIALS, *REGISTRY)]
     metafunc.parametrize("gpt2_property", [pytest.param(c, marks=pytest.mark.gpt2_conformance) for c in cases],
@@ -100,7 +101,7 @@ def pytest_generate_tests(metafunc):
 @functools.cache
 def _resolved(spec):
     """(backend, None) or (None, why it cannot be had), once per process."""
-    from conformance.backends import BackendError, resolve
+    from gpt2_conformance.backends import BackendError, resolve
 
     try:
         return resolve(spec), None
@@ -111,7 +112,7 @@ def _resolved(spec):
 @functools.cache
 def _essentials(spec):
     """None if the backend passes the essentials check, else why not."""
-    from conformance.runner import essentials
+    from gpt2_conformance.judge.runner import essentials
 
     backend, why = _resolved(spec)
     if backend is None:
@@ -149,9 +150,10 @@ class PropertyCase:
             pytest.fail(self._failure(backend, result), pytrace=False)
 
     def _run(self):
-        from conformance import expectations, profiles, strategies
-        from conformance.properties import REGISTRY
-        from conformance.runner import run_property
+        from gpt2_conformance.judge import expectations
+        from gpt2_conformance.cases import profiles, strategies
+        from gpt2_conformance.properties import REGISTRY
+        from gpt2_conformance.judge.runner import run_property
 
         backend, _ = _resolved(self.spec)
         o = self.options
@@ -160,7 +162,7 @@ class PropertyCase:
                             expected=expectations.entries_for(o.files, backend.name, self.spec)), backend
 
     def _failure(self, backend, result):
-        from conformance import replay
+        from gpt2_conformance.run import replay
 
         if result.failing_draws:
             saved = replay.save(self.options.report_dir / "failing-inputs", spec=self.spec, backend_name=backend.name,
@@ -205,9 +207,9 @@ def pytest_terminal_summary(terminalreporter, config):
     options = config.stash.get(OPTIONS, None)
     if options is None or not _OUTCOMES:
         return
-    from conformance.properties import REGISTRY
-    from conformance.runner import PropertyResult
-    from conformance.verdict import judge
+    from gpt2_conformance.properties import REGISTRY
+    from gpt2_conformance.judge.runner import PropertyResult
+    from gpt2_conformance.judge.verdict import judge
 
     terminalreporter.section("gpt2-conformance verdicts")
     for spec in options.specs:

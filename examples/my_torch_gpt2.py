@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from conformance.backends import Capabilities
+from gpt2_conformance.backends import Capabilities
 
 
 class LayerNorm(nn.Module):

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from reference import gpt2
-from reference.params import InvalidInput, check_inputs
+from gpt2_conformance.reference import gpt2
+from gpt2_conformance.reference.params import InvalidInput, check_inputs
 
 GELU_C = math.sqrt(2 / math.pi)  # gpt2.gelu's constants
 GELU_CUBIC = 0.044715

@@ -2,13 +2,13 @@
 
 It computes in the dtype of the parameters it is given: float64 is the reference;
 the same code in float32 measures how much rounding a correct float32 GPT-2 shows
-(see conformance/tolerances.py).
+(see conformance/judge/tolerances.py).
 """
 import math
 
 import numpy as np
 
-from reference.params import check_inputs
+from gpt2_conformance.reference.params import check_inputs
 
 
 def gelu(x):

@@ -3,7 +3,7 @@ import json
 
 import jsonschema
 
-from conformance.certificate import SCHEMA
+from gpt2_conformance.report.certificate import SCHEMA
 
 VALIDATOR = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
 

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from conformance.backends import Capabilities, Scope, Unsupported
-from conformance.backends.reference import ReferenceModel
+from gpt2_conformance.backends import Capabilities, Scope, Unsupported
+from gpt2_conformance.backends.adapters.reference import ReferenceModel
 
 
 class Misbehaving:
@@ -132,7 +132,7 @@ def _renamed(mutant_name, name):
     """A mutant under another name: two backends whose names read alike once made file-safe."""
     from dataclasses import replace
 
-    from conformance.mutants import MUTANTS
+    from gpt2_conformance.mutants import MUTANTS
 
     return replace(MUTANTS[mutant_name], name=name)
 

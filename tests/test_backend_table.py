@@ -1,5 +1,5 @@
 """The README's backend table is written from certificates."""
-from conformance.backend_table import table
+from gpt2_conformance.report.backend_table import table
 
 
 def prop(id, status, err=None, ratio=None, median=None, seconds=1.0):

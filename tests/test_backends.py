@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from conformance import profiles
-from conformance.backends import BUNDLED, BackendError, availability, available_bundled, guarded_load, resolve
-from conformance.properties import REGISTRY
-from conformance.runner import run_property
-from conformance.weights import random_params
-from reference import HParams
-from reference.params import InvalidInput
+from gpt2_conformance.cases import profiles
+from gpt2_conformance.backends import BUNDLED, BackendError, availability, available_bundled, guarded_load, resolve
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams
+from gpt2_conformance.reference.params import InvalidInput
 from tests.misbehaving import SLOW_SECONDS
 
 HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
@@ -17,14 +17,14 @@ HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
 
 def test_resolve_bundled_and_module_attr():
     assert resolve("reference").name == "reference"
-    assert resolve("conformance.mutants:erf_gelu").name == "erf_gelu"
+    assert resolve("gpt2_conformance.mutants:erf_gelu").name == "erf_gelu"
     assert resolve("tests.misbehaving:raises").name == "raises"
 
 
 @pytest.mark.parametrize("spec,message", [
     ("no-such-backend", "unknown backend 'no-such-backend': use one of"),
     ("no_such_module:x", "cannot be imported: ModuleNotFoundError"),
-    ("conformance.mutants:no_such_attr", "has no attribute 'no_such_attr'"),
+    ("gpt2_conformance.mutants:no_such_attr", "has no attribute 'no_such_attr'"),
     ("tests.misbehaving:_hang", "lacks name, capabilities, load"),
     ("tests.misbehaving:unnamed", "has name 42: a backend's name must be a non-empty string"),
     ("tests.misbehaving:dict_capabilities", "has capabilities of type dict"),
@@ -42,7 +42,7 @@ def test_availability_lists_every_bundled_backend():
 
 
 def test_what_a_backend_returns_is_copied_before_its_next_call():
-    from conformance.mutants import MUTANTS
+    from gpt2_conformance.mutants import MUTANTS
 
     model = guarded_load(MUTANTS["nondeterministic_reused_buffer"], random_params(HP, 0))
     first, _ = model.forward(np.array([[1, 2]]))

@@ -3,9 +3,9 @@ differences of the forward pass, entry by entry, for every tensor."""
 import numpy as np
 import pytest
 
-from conformance.weights import random_params
-from reference import HParams, backward, gpt2, model
-from reference.params import InvalidInput
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams, backward, gpt2, model
+from gpt2_conformance.reference.params import InvalidInput
 
 HP = HParams(n_vocab=7, n_ctx=8, n_embd=6, n_head=2, n_layer=2)
 # Ids repeat within and across rows; id 6 never appears; positions 6 and 7 are never used.

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import checkpoints, golden, profiles, strategies
-from conformance.backends import resolve
-from conformance.properties import REGISTRY
-from conformance.runner import run_property
-from conformance.weights import random_params
-from reference.params import HParams
+from gpt2_conformance.cases import checkpoints, golden, profiles, strategies
+from gpt2_conformance.backends import resolve
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference.params import HParams
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def checkpoint_dir(request, tmp_path_factory):
 
 
 def certify(tmp_path, *args):
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--report-dir", str(tmp_path / "out"),
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "certify", "--report-dir", str(tmp_path / "out"),
                            "--backend", "reference", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     return proc
 

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conformance import checkpoints
-from conformance.weights import random_params
-from reference import HParams, Params
-from reference.params import InvalidParams
+from gpt2_conformance.cases import checkpoints
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams, Params
+from gpt2_conformance.reference.params import InvalidParams
 
 HP = HParams(n_vocab=13, n_ctx=6, n_embd=6, n_head=3, n_layer=2)
 
@@ -35,7 +35,7 @@ def test_hf_round_trip_and_transformers_reads_it(params, tmp_path):
     assert_same(checkpoints.load(tmp_path), params)
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from reference import model
+    from gpt2_conformance.reference import model
     hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     tokens = np.array([[1, 2, 3]])
     with torch.no_grad():

@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from conformance.properties import REGISTRY
+from gpt2_conformance.properties import REGISTRY
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def certify(tmp_path, *args):
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--report-dir", str(tmp_path), *args],
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "certify", "--report-dir", str(tmp_path), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     cert = certificates.read(tmp_path / "certificate.json")
     return proc, cert
 
 
 def test_backends_command():
-    out = subprocess.run([sys.executable, "-m", "conformance.cli", "backends"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "backends"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert "reference" in out and "hf-torch-sdpa" in out
 
@@ -51,13 +51,13 @@ def test_an_outside_adapter_certifies(tmp_path):
                                          ("erf_gelu", "reference_logits"),
                                          ("top_left_mask_after_past", "kv_cache")])  # kv_cache draws a set
 def test_a_broken_backend_fails_with_a_counterexample(tmp_path, mutant, prop):
-    proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", prop)
+    proc, cert = certify(tmp_path, "--backend", f"gpt2_conformance.mutants:{mutant}", "--property", prop)
     assert proc.returncode == 1  # a failure, in a partial run too
     (result,) = cert["backends"][0]["properties"]
     assert result["status"] == "failed" and "Case(hparams=HParams(" in result["counterexample"]
     assert f"{mutant} / {prop}" in proc.stdout and "counterexample:" in proc.stdout
     # the saved example (every value the property drew) replays to the same failure
-    replayed = subprocess.run([sys.executable, "-m", "conformance.cli", "replay",
+    replayed = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "replay",
                                str(tmp_path / f"failing-inputs/{mutant}__{prop}__float32.npz")],
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert replayed.returncode == 1 and result["message"] in replayed.stdout
@@ -88,7 +88,7 @@ def test_a_backend_that_fails_to_import_is_blocked_by_that_one_cause_within_seco
     started = []
     popen = sp.Popen
     monkeypatch.setattr(sp, "Popen", lambda *a, **k: started.append(a) or popen(*a, **k))
-    from conformance.isolation import run_isolated
+    from gpt2_conformance.run.isolation import run_isolated
 
     run = run_isolated("tests.misbehaving_import:backend", list(REGISTRY), profile="ci", contract=True)
     assert len(started) == 1  # one worker, not one per property
@@ -108,7 +108,7 @@ def test_a_backend_that_hangs_at_import_costs_one_timeout(tmp_path):
 
 
 def test_selftest_writes_the_kill_matrix(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--report-dir", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "selftest", "--report-dir", str(tmp_path),
                            "--mutant", "nondeterministic", "--property", "determinism", "--backend", "reference"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -120,7 +120,7 @@ def test_selftest_writes_the_kill_matrix(tmp_path):
 
 
 def test_selftest_rejects_an_unknown_mutant(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "selftest", "--mutant", "no_such_bug",
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "selftest", "--mutant", "no_such_bug",
                            "--report-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "unknown mutant no_such_bug" in proc.stderr
 
@@ -128,7 +128,7 @@ def test_selftest_rejects_an_unknown_mutant(tmp_path):
 @pytest.mark.parametrize("mutant", ["relu_declares_bfloat16", "relu_after_layer_0_declined",
                                     "nondeterministic_reused_buffer", "no_causal_mask_reused_buffer"])
 def test_a_loophole_does_not_buy_a_certificate(tmp_path, mutant):
-    proc, cert = certify(tmp_path, "--backend", f"conformance.mutants:{mutant}", "--property", "reference_logits",
+    proc, cert = certify(tmp_path, "--backend", f"gpt2_conformance.mutants:{mutant}", "--property", "reference_logits",
                          "--property", "determinism", "--property", "causal_masking")
     (backend,) = cert["backends"]
     assert proc.returncode == 1 and backend["verdict"]["status"] == "not certified", backend["verdict"]
@@ -138,7 +138,7 @@ def test_a_second_bug_behind_an_expectation_file_is_not_certified(tmp_path):
     listed = tmp_path / "erf.toml"
     listed.write_text((ROOT / "tests/data/erf_gelu.expectations.toml").read_text()
                       .replace('"erf_gelu"', '"relu_behind_erf_expectation"'))
-    proc, cert = certify(tmp_path / "out", "--backend", "conformance.mutants:relu_behind_erf_expectation",
+    proc, cert = certify(tmp_path / "out", "--backend", "gpt2_conformance.mutants:relu_behind_erf_expectation",
                          "--property", "reference_logits", "--expectations", str(listed))
     (p,) = cert["backends"][0]["properties"]
     assert proc.returncode == 1 and p["status"] == "failed" and "beyond the bound" in p["message"]

@@ -1,9 +1,9 @@
 """The input contract: the guard rejects every bad input, and what a backend does without it is recorded."""
 import pytest
 
-from conformance.backends import available_bundled
-from conformance.contract import BAD_INPUTS
-from conformance.isolation import run_isolated
+from gpt2_conformance.backends import available_bundled
+from gpt2_conformance.run.contract import BAD_INPUTS
+from gpt2_conformance.run.isolation import run_isolated
 
 
 # What the bundled backends do on their own where they do not raise (measured): openai-tf returns logits

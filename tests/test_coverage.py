@@ -1,4 +1,4 @@
-"""An example counts as evidence only where the property could have seen a bug in it (conformance/coverage.py);
+"""An example counts as evidence only where the property could have seen a bug in it (conformance/judge/coverage.py);
 a size class searched on its own with no such example leaves its property, and the verdict, partial."""
 import json
 import os
@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import coverage, profiles, strategies
-from conformance.backends.reference import ReferenceBackend
-from conformance.cli import exit_status
-from conformance.properties import REGISTRY
-from conformance.runner import MAX_BLIND, run_property
-from conformance.verdict import judge
-from conformance.weights import random_params
-import reference
-from reference.params import HParams
+from gpt2_conformance.judge import coverage
+from gpt2_conformance.cases import profiles, strategies
+from gpt2_conformance.backends.adapters.reference import ReferenceBackend
+from gpt2_conformance.cli import exit_status
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import MAX_BLIND, run_property
+from gpt2_conformance.judge.verdict import judge
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance import reference
+from gpt2_conformance.reference.params import HParams
 
 
 def case(hp, tokens, scale="unit"):
@@ -48,7 +49,7 @@ def test_degenerate_examples_cannot_see(hp, tokens):
 def test_a_width_one_model_ignores_its_tokens_indeed():
     """What makes n_embd 1 blind: every LayerNorm returns its bias, so the logits are the same for any tokens."""
     params = random_params(replace(WIDE, n_embd=1, n_head=1), seed=5)
-    from reference import gpt2
+    from gpt2_conformance.reference import gpt2
 
     a, _ = gpt2.model(params, np.array([[1, 5, 2, 9]]))
     b, _ = gpt2.model(params, np.array([[7, 0, 3, 3]]))
@@ -83,7 +84,7 @@ def test_a_class_whose_examples_cannot_see_leaves_the_property_partial():
 def test_a_failure_wins_over_a_partial_property():
     space = strategies.Space(sizes=(strategies.SIZES[0], BLIND_LONG))
     blind = run_property(REGISTRY["causal_masking"], ReferenceBackend(), settings=profiles.get("ci"), space=space)
-    from conformance.mutants import MUTANTS
+    from gpt2_conformance.mutants import MUTANTS
 
     failed = run_property(REGISTRY["causal_masking"], MUTANTS["no_causal_mask"], settings=profiles.get("ci"))
     verdict = judge([blind, failed], ReferenceBackend().capabilities)

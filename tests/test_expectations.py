@@ -1,8 +1,8 @@
 """Expectation files: what they may say, and how a listed failure is judged."""
 import pytest
 
-from conformance import expectations
-from conformance.runner import PropertyResult
+from gpt2_conformance.judge import expectations
+from gpt2_conformance.judge.runner import PropertyResult
 
 LINK = "https://github.com/karpathy/nanoGPT/issues/274"
 
@@ -75,10 +75,10 @@ def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_p
 
 
 def run_listed(mutant, property_id, max_ratio):
-    from conformance import profiles
-    from conformance.mutants import MUTANTS
-    from conformance.properties import REGISTRY
-    from conformance.runner import run_property
+    from gpt2_conformance.cases import profiles
+    from gpt2_conformance.mutants import MUTANTS
+    from gpt2_conformance.properties import REGISTRY
+    from gpt2_conformance.judge.runner import run_property
 
     listed = expectations.Expected(property_id, "known-bug", "tolerance", f"a known deviation, {LINK}", max_ratio=max_ratio)
     return run_property(REGISTRY[property_id], MUTANTS[mutant], settings=profiles.get("ci"), expected=(listed,))
@@ -108,8 +108,8 @@ def test_max_ratio_per_scale_is_read_from_a_table(tmp_path):
 
 
 def case(scale, n_embd=4):
-    from conformance.strategies import Case
-    from reference import HParams
+    from gpt2_conformance.cases.strategies import Case
+    from gpt2_conformance.reference import HParams
 
     return Case(HParams(n_vocab=5, n_ctx=4, n_embd=n_embd, n_head=1, n_layer=1), 0, scale, None)
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from conformance import checkpoints, golden
-from conformance.tolerances import max_abs_err
-from reference.params import HParams, InvalidParams, Params, param_shapes
+from gpt2_conformance.cases import checkpoints, golden
+from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.reference.params import HParams, InvalidParams, Params, param_shapes
 
 COMMITTED = [c["name"] for c in golden.manifest()["cases"] if c["weights"]["committed"]]
 
@@ -63,7 +63,7 @@ def test_committed_weights_equal_the_official_checkpoint_bitwise(name):
 
 
 def test_loading_the_cases_never_imports_tensorflow():
-    code = ("import sys; import conformance.golden as g\n"
+    code = ("import sys; import gpt2_conformance.cases.golden as g\n"
             "for n in g.names():\n"
             "    g.tolerance(n, 'float32')\n"
             "    if n != 'gpt2_small_shape': g.load(n)\n"
@@ -132,10 +132,10 @@ def test_the_official_code_reproduces_the_committed_logits(name):
 
 
 def test_golden_command_checks_against_openai_tf():
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "golden", "--check", "--case", "huge_scores_past"],
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "golden", "--check", "--case", "huge_scores_past"],
                           cwd=golden.GOLDEN_DIR.parents[1], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "huge_scores_past" in proc.stdout and "openai-tf" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "golden"], cwd=golden.GOLDEN_DIR.parents[1],
+    proc = subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", "golden"], cwd=golden.GOLDEN_DIR.parents[1],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--official-src" in proc.stderr

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import checkpoints, cli, oracle_cache
-from conformance.weights import random_params
-from reference import HParams
+from gpt2_conformance.cases import checkpoints
+from gpt2_conformance import cli
+from gpt2_conformance.judge import oracle_cache
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams
 from tests import certificates
 
 HP = HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1)
@@ -176,7 +178,7 @@ def test_version_and_defaults_in_help(capsys):
 def saved(tmp_path_factory):
     """A failing example saved by certify (kv_cache of a mutant with a top-left mask)."""
     out = tmp_path_factory.mktemp("saved")
-    assert cli.main(["certify", "--report-dir", str(out), "--backend", "conformance.mutants:top_left_mask_after_past",
+    assert cli.main(["certify", "--report-dir", str(out), "--backend", "gpt2_conformance.mutants:top_left_mask_after_past",
                      "--property", "kv_cache"]) == 1
     return out / "failing-inputs" / "top_left_mask_after_past__kv_cache__float32.npz"
 
@@ -261,7 +263,7 @@ def test_a_misbehaving_backend_is_blocked_by_one_named_cause(capsys, tmp_path, c
 
 def test_nan_logits_are_named_as_such(capsys, tmp_path):
     code, stdout, _ = main(capsys, "certify", "--report-dir", str(tmp_path), "--backend",
-                           "conformance.mutants:softmax_max_from_minus_10000", "--property", "finite_outputs")
+                           "gpt2_conformance.mutants:softmax_max_from_minus_10000", "--property", "finite_outputs")
     assert code == 1 and "non-finite values (inf or NaN) in the logits" in stdout
 
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from conformance import oracle_cache, tolerances
-from conformance.tolerances import reference_with_error as compute
-from conformance.weights import random_params
-from reference import HParams
+from gpt2_conformance.judge import oracle_cache, tolerances
+from gpt2_conformance.judge.tolerances import reference_with_error as compute
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams
 
 HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
 TOKENS = np.array([[1, 2, 3]])

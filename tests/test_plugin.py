@@ -4,11 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conformance.properties import REGISTRY
+from gpt2_conformance.properties import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "tests/test_gpt2_conformance.py"
-ERF = "conformance.mutants:erf_gelu"
+ERF = "gpt2_conformance.mutants:erf_gelu"
 
 
 def pytest_run(tmp_path, *args, target=MODULE):

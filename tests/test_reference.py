@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from conformance.weights import random_params
-from reference import HParams, gpt2, model
-from reference.params import InvalidInput
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams, gpt2, model
+from gpt2_conformance.reference.params import InvalidInput
 
 HP = HParams(n_vocab=11, n_ctx=9, n_embd=8, n_head=2, n_layer=2)
 

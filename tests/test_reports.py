@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.report import REPORTS
+from gpt2_conformance.report.pages import REPORTS
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ ERF_EXPECTED = ROOT / "tests/data/erf_gelu.expectations.toml"
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -34,7 +34,7 @@ def expectation_file(tmp_path, backend, prop, kind):
 
 
 def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_path):
-    args = ("--backend", "conformance.mutants:erf_gelu", "--property", "reference_logits")
+    args = ("--backend", "gpt2_conformance.mutants:erf_gelu", "--property", "reference_logits")
     proc, cert = certify(tmp_path / "with", *args, "--expectations", str(ERF_EXPECTED))
     assert proc.returncode == 4, proc.stdout + proc.stderr  # nothing new failed, in a partial run (one property)
     (p,) = cert["backends"][0]["properties"]
@@ -54,7 +54,7 @@ def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_
 
     # every failure prints its reproduction, and the saved example replays to the same failure
     saved = tmp_path / "without/failing-inputs/erf_gelu__reference_logits__float32.npz"
-    assert f"reproduce: gpt2-conformance replay {saved} --backend conformance.mutants:erf_gelu" in proc.stdout
+    assert f"reproduce: gpt2-conformance replay {saved} --backend gpt2_conformance.mutants:erf_gelu" in proc.stdout
     replayed = cli("replay", str(saved))
     assert replayed.returncode == 1 and p["message"] in replayed.stdout
     assert cli("replay", str(saved), "--backend", "reference").returncode == 0  # the reference has no such bug
@@ -63,8 +63,8 @@ def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_
 def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     passes = expectation_file(tmp_path, "reference", "reference_logits", "tolerance")
     differs = expectation_file(tmp_path, "length_dependent", "prefix_consistency", "error")
-    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--backend", "conformance.mutants:erf_gelu",
-                         "--backend", "conformance.mutants:length_dependent", "--backend", "tests.misbehaving:wrong_shape",
+    proc, cert = certify(tmp_path / "out", "--backend", "reference", "--backend", "gpt2_conformance.mutants:erf_gelu",
+                         "--backend", "gpt2_conformance.mutants:length_dependent", "--backend", "tests.misbehaving:wrong_shape",
                          "--property", "reference_logits", "--property", "prefix_consistency",
                          "--max-examples", "10", "--expectations", str(passes), "--expectations", str(differs))
     assert proc.returncode == 1
@@ -114,7 +114,7 @@ def test_a_malformed_expectation_file_stops_the_run_before_it_starts(tmp_path):
 
 def test_non_finite_numbers_are_strict_json(tmp_path):
     # the llm.c softmax mutant returns NaN logits at scale huge: exactly when finite_outputs fails
-    proc, cert = certify(tmp_path, "--backend", "conformance.mutants:softmax_max_from_minus_10000",
+    proc, cert = certify(tmp_path, "--backend", "gpt2_conformance.mutants:softmax_max_from_minus_10000",
                          "--property", "finite_outputs")
     assert proc.returncode == 1
     text = (tmp_path / "certificate.json").read_text()

@@ -1,9 +1,9 @@
 """The gradients' tolerance admits what a correct float32 implementation may do, found where it did not."""
 import numpy as np
 
-from conformance import tolerances
-from conformance.weights import random_params
-from reference import HParams, backward
+from gpt2_conformance.judge import tolerances
+from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.reference import HParams, backward
 
 
 def head_backward_in_order(dy, h, wte):

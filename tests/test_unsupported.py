@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 from hypothesis import settings
 
-from conformance.backends import PUBLISHED, Scope, Unsupported
-from conformance.backends.reference import ReferenceBackend
-from conformance.profiles import PROFILES
-from conformance.properties import REGISTRY
-from conformance.runner import run_property
-from conformance.verdict import judge
+from gpt2_conformance.backends import PUBLISHED, Scope, Unsupported
+from gpt2_conformance.backends.adapters.reference import ReferenceBackend
+from gpt2_conformance.cases.profiles import PROFILES
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.judge.verdict import judge
 
 CI_10 = settings(PROFILES["ci"], max_examples=10)
 

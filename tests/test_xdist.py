@@ -23,7 +23,7 @@ def run_pytest(tmp_path, *extra):
     junit = tmp_path / f"junit{len(extra)}.xml"
     subprocess.run([sys.executable, "-m", "pytest", "tests/test_gpt2_conformance.py", "-p", "no:cacheprovider", "-q",
                     "--gpt2-profile=ci", "--junitxml", str(junit),
-                    "--gpt2-backend", "conformance.mutants:erf_gelu",
+                    "--gpt2-backend", "gpt2_conformance.mutants:erf_gelu",
                     "--gpt2-backend", "tests.misbehaving:wrong_shape",
                     "--gpt2-expectations", "tests/data/erf_gelu.expectations.toml",
                     "-k", "reference_logits or essentials", *extra],
@@ -36,8 +36,8 @@ def test_xdist_gives_the_same_verdicts_and_report_content(tmp_path):
     assert parallel == serial
     outcomes = {k.split("::", 1)[-1]: v[0] for k, v in serial.items()}
     item = "test_gpt2_conformance[{}]".format
-    assert outcomes[item("conformance.mutants:erf_gelu-reference_logits")] == "skipped"  # xfail, as listed
+    assert outcomes[item("gpt2_conformance.mutants:erf_gelu-reference_logits")] == "skipped"  # xfail, as listed
     assert outcomes[item("tests.misbehaving:wrong_shape-essentials")] == "failure"
-    assert outcomes[item("conformance.mutants:erf_gelu-essentials")] == "passed"
-    recorded = serial["tests.test_gpt2_conformance::" + item("conformance.mutants:erf_gelu-reference_logits")][1]
+    assert outcomes[item("gpt2_conformance.mutants:erf_gelu-essentials")] == "passed"
+    recorded = serial["tests.test_gpt2_conformance::" + item("gpt2_conformance.mutants:erf_gelu-reference_logits")][1]
     assert recorded["kind"] == "tolerance" and float(recorded["worst_ratio"]) > 1

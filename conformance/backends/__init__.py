@@ -1,5 +1,5 @@
-"""Backends: the protocol (conformance.backends.protocol), the guard around every loaded model
-(conformance.backends.guard), and the registry that turns a spec into a backend.
+"""Backends: the protocol (gpt2_conformance.backends.protocol), the guard around every loaded model
+(gpt2_conformance.backends.guard), and the registry that turns a spec into a backend.
 
 A spec is a bundled name, a name registered in the entry-point group `gpt2_conformance.backends`,
 or `package.module:attr`.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.backends.guard import BackendClock, BackendError, Cache, Guarded, WrongShape, guarded_load
-from conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Model, Scope, Unsupported
+from gpt2_conformance.backends.guard import BackendClock, BackendError, Cache, Guarded, WrongShape, guarded_load
+from gpt2_conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Model, Scope, Unsupported
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
            "Model", "Scope", "Unsupported", "WrongShape", "availability", "available_bundled", "guarded_load",
@@ -33,21 +33,21 @@ class Bundled:
 
 _KERAS_ENGINE = "fixes the Keras engine for its whole process (certify gives it a worker of its own)"
 BUNDLED = {
-    "reference": Bundled("conformance.backends.reference:backend", ""),
-    "hf-torch-eager": Bundled("conformance.backends.hf_torch:eager", "hf"),
-    "hf-torch-sdpa": Bundled("conformance.backends.hf_torch:sdpa", "hf"),
-    "openai-tf": Bundled("conformance.backends.openai_tf:backend", "tf"),
-    "hf-torch-compile": Bundled("conformance.backends.hf_torch_compile:backend", "hf",
+    "reference": Bundled("gpt2_conformance.backends.adapters.reference:backend", ""),
+    "hf-torch-eager": Bundled("gpt2_conformance.backends.adapters.hf_torch:eager", "hf"),
+    "hf-torch-sdpa": Bundled("gpt2_conformance.backends.adapters.hf_torch:sdpa", "hf"),
+    "openai-tf": Bundled("gpt2_conformance.backends.adapters.openai_tf:backend", "tf"),
+    "hf-torch-compile": Bundled("gpt2_conformance.backends.adapters.hf_torch_compile:backend", "hf",
                                 "compiles for every new architecture (15-45 s each on 2 cores)"),
-    "onnxruntime": Bundled("conformance.backends.onnx_runtime:backend", "onnx",
+    "onnxruntime": Bundled("gpt2_conformance.backends.adapters.onnx_runtime:backend", "onnx",
                            "exports a graph for every new architecture (5-10 s each on 2 cores)"),
-    "keras-hub-tf": Bundled("conformance.backends.kerashub:tf", "keras", _KERAS_ENGINE),
-    "keras-hub-jax": Bundled("conformance.backends.kerashub:jax", "keras", _KERAS_ENGINE),
-    "keras-hub-torch": Bundled("conformance.backends.kerashub:torch", "keras", _KERAS_ENGINE),
-    "llama-cpp": Bundled("conformance.backends.llama_cpp:backend", "llama",
+    "keras-hub-tf": Bundled("gpt2_conformance.backends.adapters.kerashub:tf", "keras", _KERAS_ENGINE),
+    "keras-hub-jax": Bundled("gpt2_conformance.backends.adapters.kerashub:jax", "keras", _KERAS_ENGINE),
+    "keras-hub-torch": Bundled("gpt2_conformance.backends.adapters.kerashub:torch", "keras", _KERAS_ENGINE),
+    "llama-cpp": Bundled("gpt2_conformance.backends.adapters.llama_cpp:backend", "llama",
                          "aborts its process on some inputs (certify gives it a worker of its own)"),
-    "hf-tf": Bundled("conformance.backends.hf4:tf", "hf4", "needs transformers 4 (an environment of its own)"),
-    "hf-flax": Bundled("conformance.backends.hf4:flax", "hf4", "needs transformers 4 (an environment of its own)"),
+    "hf-tf": Bundled("gpt2_conformance.backends.adapters.hf4:tf", "hf4", "needs transformers 4 (an environment of its own)"),
+    "hf-flax": Bundled("gpt2_conformance.backends.adapters.hf4:flax", "hf4", "needs transformers 4 (an environment of its own)"),
 }
 
 
@@ -99,12 +99,12 @@ def _import(target, spec):
 def _check_protocol(obj, spec):
     missing = [a for a in ("name", "capabilities", "load") if not hasattr(obj, a)]
     if missing:
-        raise BackendError(f"backend {spec!r} lacks {', '.join(missing)} (see conformance.backends.protocol)")
+        raise BackendError(f"backend {spec!r} lacks {', '.join(missing)} (see gpt2_conformance.backends.protocol)")
     if not isinstance(obj.name, str) or not obj.name:
         raise BackendError(f"backend {spec!r} has name {obj.name!r}: a backend's name must be a non-empty string")
     if not isinstance(obj.capabilities, Capabilities):
         raise BackendError(f"backend {spec!r} has capabilities of type {type(obj.capabilities).__name__}: "
-                           "use conformance.backends.Capabilities")
+                           "use gpt2_conformance.backends.Capabilities")
     return obj
 
 

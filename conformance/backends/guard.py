@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.backends.protocol import Capabilities, Unsupported
-from conformance.tolerances import UNIT_ROUNDOFF
-from reference import gpt2
-from reference.params import InvalidInput, check_attention_mask, check_inputs
+from gpt2_conformance.backends.protocol import Capabilities, Unsupported
+from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
+from gpt2_conformance.reference import gpt2
+from gpt2_conformance.reference.params import InvalidInput, check_attention_mask, check_inputs
 
 
 class BackendError(RuntimeError):

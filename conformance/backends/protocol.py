@@ -24,15 +24,15 @@ A backend has a `name`, its `capabilities`, and `load(params, dtype)`, which ret
 
 `params.tensors` holds the official names and shapes (`model/wte`, `model/h0/attn/c_attn/w` as
 [1, nx, nf], ...). The suite validates every input before a backend sees it, and copies and checks
-what it returns (conformance.backends.guard).
+what it returns (gpt2_conformance.backends.guard).
 """
 from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from conformance.tolerances import UNIT_ROUNDOFF
-from reference.params import HParams, Params
+from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
+from gpt2_conformance.reference.params import HParams, Params
 
 # The four models OpenAI published (openai/gpt-2 download_model.py): what "GPT-2" must run.
 PUBLISHED = {

@@ -12,9 +12,9 @@ from unittest import mock
 
 import numpy as np
 
-import reference
-from conformance.backends import Capabilities
-from reference import backward, gpt2
+from gpt2_conformance import reference
+from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.reference import backward, gpt2
 
 REQUIRES = ("numpy",)
 
@@ -109,10 +109,10 @@ def register(*mutants):
         MUTANTS[m.name] = m
 
 
-def __getattr__(name):  # conformance.mutants:erf_gelu as a backend spec
+def __getattr__(name):  # gpt2_conformance.mutants:erf_gelu as a backend spec
     if name in MUTANTS:
         return MUTANTS[name]
     raise AttributeError(name)
 
 
-from conformance.mutants import catalog, decoding, lengths, loopholes, tightness, training  # noqa: E402,F401  registers the catalog
+from gpt2_conformance.mutants import catalog, decoding, lengths, loopholes, tightness, training  # noqa: E402,F401  registers the catalog

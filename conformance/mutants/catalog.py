@@ -6,9 +6,9 @@ from unittest import mock
 
 import numpy as np
 
-import reference
-from conformance.mutants import Mutant, register
-from reference import gpt2
+from gpt2_conformance import reference
+from gpt2_conformance.mutants import Mutant, register
+from gpt2_conformance.reference import gpt2
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 _block = gpt2.block

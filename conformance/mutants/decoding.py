@@ -3,10 +3,10 @@ from unittest import mock
 
 import numpy as np
 
-import reference
-from conformance.backends import Capabilities
-from conformance.mutants import Mutant, register
-from reference import gpt2
+from gpt2_conformance import reference
+from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.mutants import Mutant, register
+from gpt2_conformance.reference import gpt2
 
 _attention_mask = gpt2.attention_mask
 _positions = gpt2.positions

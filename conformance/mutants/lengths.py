@@ -2,9 +2,9 @@
 correct below a threshold, so only examples that reach past it, wide and long enough to show it, kill it."""
 import numpy as np
 
-import reference
-from conformance.mutants import Mutant, register
-from reference import gpt2
+from gpt2_conformance import reference
+from gpt2_conformance.mutants import Mutant, register
+from gpt2_conformance.reference import gpt2
 
 TILE = 256  # rows, keys and cache slots per block of the kernels these stand for
 VOCAB_TILE = 128  # vocabulary entries per tile of a tiled head

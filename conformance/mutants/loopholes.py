@@ -3,10 +3,10 @@ that would hide a bug, an expectation file that would cover a second bug, an out
 make a backend agree with itself."""
 from dataclasses import replace
 
-from conformance.backends import Capabilities, Unsupported
-from conformance.expectations import Expected
-from conformance.mutants import MUTANTS, Mutant, register
-from conformance.mutants.catalog import _erf_gelu, _relu, _in_layers
+from gpt2_conformance.backends import Capabilities, Unsupported
+from gpt2_conformance.judge.expectations import Expected
+from gpt2_conformance.mutants import MUTANTS, Mutant, register
+from gpt2_conformance.mutants.catalog import _erf_gelu, _relu, _in_layers
 
 ERF_GELU_LINK = "https://github.com/karpathy/nanoGPT/issues/274"
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from conformance.mutants import Mutant, register
-from conformance.mutants.catalog import _layer_norm, _mask_attn_weights
+from gpt2_conformance.mutants import Mutant, register
+from gpt2_conformance.mutants.catalog import _layer_norm, _mask_attn_weights
 
 # The gross form of each slip is in the catalog of real bugs; these are its mildest form, a probe of how close
 # to a correct implementation the suite still tells a bug apart.

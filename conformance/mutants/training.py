@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from conformance.backends import Capabilities
-from conformance.mutants import Mutant, register
-from conformance.mutants.tightness import SLIP
-from reference import backward, gpt2
+from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.mutants import Mutant, register
+from gpt2_conformance.mutants.tightness import SLIP
+from gpt2_conformance.reference import backward, gpt2
 
 TRAINS = Capabilities(past=True, set_wte=True, dtypes=("float32",), grad=True)
 _attention_backward = backward.attention_backward

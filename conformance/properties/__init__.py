@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from conformance import strategies
-from conformance.backends import BackendClock, guarded_load
-from conformance.oracle_cache import grads_with_error, reference_with_error, tier_error
-from conformance.tolerances import gradient_tolerances, logits_tolerance, max_abs_err, scales_for
-from conformance.weights import SCALES
+from gpt2_conformance.cases import strategies
+from gpt2_conformance.backends import BackendClock, guarded_load
+from gpt2_conformance.judge.oracle_cache import grads_with_error, reference_with_error, tier_error
+from gpt2_conformance.judge.tolerances import gradient_tolerances, logits_tolerance, max_abs_err, scales_for
+from gpt2_conformance.cases.weights import SCALES
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def applicable(prop, capabilities, space=strategies.Space()):
     return prop.precondition(space) if prop.precondition else None
 
 
-from conformance.properties import (  # noqa: E402  registration order is report order
+from gpt2_conformance.properties import (  # noqa: E402  registration order is report order
     causal_masking,
     prefix_consistency,
     tied_head,

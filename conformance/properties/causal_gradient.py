@@ -1,9 +1,9 @@
 import numpy as np
 
-from conformance.properties import Measurement, prop
-from conformance.properties.gradients import TRAINING_BOUNDS
-from conformance.tolerances import FLOOR_ULPS, UNIT_ROUNDOFF, max_abs_err
-from reference import backward
+from gpt2_conformance.properties import Measurement, prop
+from gpt2_conformance.properties.gradients import TRAINING_BOUNDS
+from gpt2_conformance.judge.tolerances import FLOOR_ULPS, UNIT_ROUNDOFF, max_abs_err
+from gpt2_conformance.reference import backward
 
 
 @prop("causal_gradient", needs=("grad",), training=True)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from conformance.properties import Measurement, prop
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("determinism", compares_calls=True)

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.properties import Measurement, prop
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("generation", core=True)

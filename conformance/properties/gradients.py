@@ -1,4 +1,4 @@
-from conformance.properties import prop
+from gpt2_conformance.properties import prop
 
 # Gradients cost a backward pass of the backend and six of the reference: the training properties draw
 # vocabularies up to 4096 entries and contexts up to 512 (the class of long sequences at 512 exactly).

@@ -3,12 +3,12 @@
 The weights are recognised by their exact hparams (which, with the shapes Params validates, fix every
 tensor's shape); the published greedy continuation itself then checks that they are the real ones.
 Their SHA-256 is not known here (the real weights were never on this machine): with them, compute it
-as conformance.golden.weights_sha256(checkpoints.load(DIR)); the failure message reports it.
+as gpt2_conformance.cases.golden.weights_sha256(checkpoints.load(DIR)); the failure message reports it.
 """
 import numpy as np
 
-from conformance.backends import PUBLISHED
-from conformance.properties import Measurement, prop
+from gpt2_conformance.backends import PUBLISHED
+from gpt2_conformance.properties import Measurement, prop
 
 GPT2_124M = PUBLISHED["124M"]
 # transformers' GPT-2 integration test (tests/models/gpt2): greedy from "The dog", max_length 20.
@@ -44,7 +44,7 @@ def greedy(model, prompt, steps, past=True):
 @prop("known_answers", precondition=weights_are_124m)
 def known_answers(ctx, data):
     """GPT-2 124M continues [464, 3290] greedily with the published 18 tokens."""
-    from conformance.golden import weights_sha256
+    from gpt2_conformance.cases.golden import weights_sha256
 
     label, params = ctx.space.fixed
     out = greedy(ctx.load(params), PROMPT, len(GREEDY), past=ctx.backend.capabilities.past)

@@ -1,6 +1,6 @@
-from conformance.properties import Measurement, prop
-from conformance.tolerances import loss_tolerance
-from reference import gpt2
+from gpt2_conformance.properties import Measurement, prop
+from gpt2_conformance.judge.tolerances import loss_tolerance
+from gpt2_conformance.reference import gpt2
 
 
 @prop("lm_loss", core=True)

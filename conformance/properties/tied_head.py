@@ -1,9 +1,9 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.properties import Measurement, prop
-from conformance.tolerances import max_abs_err
+from gpt2_conformance.cases import strategies
+from gpt2_conformance.properties import Measurement, prop
+from gpt2_conformance.judge.tolerances import max_abs_err
 
 
 @prop("tied_head", core=True, needs=("set_wte",), compares_calls=True)

@@ -1,0 +1,117 @@
+"""A backend's verdict: what its certificate claims, and what it does not.
+
+`certified` says that every core property held at float32 precision or finer, over a declared scope
+that covers the four published GPT-2 models, in a full run of a certifying profile, with no failure
+excused. Anything less is a different verdict, named in every report:
+
+- `certified at bfloat16` (or float16): the backend cannot run float32, so its core properties were
+  judged at its own, coarser precision;
+- `certified within its declared scope`: the scope leaves out a published model (its n_ctx, ...);
+- `certified with known deviations`: an expectation file lists failures, each bounded by its max_ratio;
+- `partial`: the run left properties or examples out, so it cannot certify anything;
+- `not certified`: a property failed, errored, was blocked, passed although listed, or a core
+  property could not run.
+
+A backend that computes gradients (Capabilities.grad) gets a training verdict of its own, from the
+training properties (certified / not certified / partial); it is part of every label, and a failing one
+fails the run as any failing property does. For any other backend it is `not run`.
+"""
+from dataclasses import asdict, dataclass
+
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.outcomes import BAD, CERTIFIED, NOT_CERTIFIED, NOT_RUN, PARTIAL, UNSEEN
+from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
+
+OFFICIAL_PRECISION = "float32"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # certified / not certified / partial
+    level: str | None  # the dtype the core properties ran and were judged in (None: never imported)
+    scope: dict  # the limits the backend declared
+    scope_excludes: dict  # {published model: why the scope leaves it out}
+    known_deviations: tuple  # properties listed in an expectation file (xfailed)
+    reasons: tuple  # why not certified, or why partial
+    training: str = NOT_RUN  # the training verdict: certified / not certified / partial / not run
+    training_reasons: tuple = ()
+
+    @property
+    def label(self):
+        training, inference = [], []
+        for pid in self.known_deviations:
+            (training if REGISTRY[pid].training else inference).append(pid)
+        label = _label(self.status, self.reasons, inference)
+        if self.status == CERTIFIED and below_official(self.level):
+            label = label.replace(CERTIFIED, f"{CERTIFIED} at {self.level}", 1)
+        if self.status == CERTIFIED and self.scope_excludes:
+            label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
+        if self.training != NOT_RUN:
+            label += f"; training: {_label(self.training, self.training_reasons, training)}"
+        return label
+
+    def accepted(self, lowest_level=OFFICIAL_PRECISION, any_scope=False):
+        """Whether this verdict passes a gate that accepts certification at lowest_level or finer, and
+        (any_scope) a declared scope that leaves out published models. Known deviations are accepted:
+        the user listed them."""
+        return (self.status == CERTIFIED and self.training in (CERTIFIED, NOT_RUN)
+                and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[lowest_level]
+                and (any_scope or not self.scope_excludes))
+
+    def to_dict(self):
+        return {**asdict(self), "label": self.label, "known_deviations": list(self.known_deviations),
+                "reasons": list(self.reasons), "training_reasons": list(self.training_reasons)}
+
+
+def _label(status, reasons, known_deviations):
+    if status == CERTIFIED:
+        return CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
+    return f"{status}: {'; '.join(reasons)}" if reasons and status in (NOT_CERTIFIED, PARTIAL) else status
+
+
+def only_partial(verdict):
+    """Whether a verdict (as its dict) is partial, in inference or in training, and nowhere not certified."""
+    statuses = (verdict["status"], verdict["training"])
+    return PARTIAL in statuses and NOT_CERTIFIED not in statuses
+
+
+def below_official(dtype):
+    """True where dtype is coarser than the official model's float32."""
+    return UNIT_ROUNDOFF[dtype] > UNIT_ROUNDOFF[OFFICIAL_PRECISION]
+
+
+def judge(results, capabilities, partial=(), problems=()):
+    """The Verdict of one backend from its judged PropertyResults.
+
+    capabilities: None where the backend never imported; partial: why the run cannot certify (a subset
+    of properties, fewer examples than the profile's, a profile that does not certify); problems:
+    errors of its expectation file."""
+    inference = [r for r in results if not REGISTRY[r.id].training]
+    failures = _failures(inference) + list(problems)
+    unseen = _unseen(inference)
+    status = (NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial or unseen else CERTIFIED)
+    training, training_reasons = NOT_RUN, ()
+    if capabilities is not None and capabilities.grad:
+        training_results = [r for r in results if REGISTRY[r.id].training]
+        training_failures = _failures(training_results)
+        training_unseen = _unseen(training_results)
+        training = NOT_CERTIFIED if training_failures else PARTIAL if partial or training_unseen else CERTIFIED
+        training_reasons = tuple(training_failures or training_unseen)
+    scope = capabilities.scope if capabilities else None
+    return Verdict(status=status, level=capabilities and capabilities.core_dtype, scope=scope.declared() if scope else {},
+                   scope_excludes=scope.published_excluded() if scope else {},
+                   known_deviations=tuple(r.id for r in results if r.status == "xfailed"),
+                   reasons=tuple(failures or list(partial) + unseen), training=training,
+                   training_reasons=training_reasons)
+
+
+def _unseen(results):
+    return [f"{r.id} saw no example of {', '.join(r.unseen)} that could show a bug" for r in results
+            if r.status == UNSEEN]
+
+
+def _failures(results):
+    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != "xpassed" else "")
+                for r in results if r.status in BAD]
+    return failures + [f"core property {r.id} could not run ({r.message})" for r in results
+                       if r.status == "skipped" and r.core]

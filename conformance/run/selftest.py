@@ -1,0 +1,186 @@
+"""gpt2-conformance selftest: the suite proves its power on its catalog of real GPT-2 bugs.
+
+Every property runs against every mutant (conformance/mutants), giving a kill matrix: a cell is
+killed (the property failed or the backend raised), survived, or not applicable (the mutant lacks a
+capability the property needs). A mutant must be killed by each property it names in `kills`, and
+the correct bundled backends must still certify: a suite that fails everything proves nothing.
+"""
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+
+from gpt2_conformance import __version__
+from gpt2_conformance.report import certificate
+from gpt2_conformance.judge import expectations
+from gpt2_conformance.cases import profiles
+from gpt2_conformance.backends import available_bundled
+from gpt2_conformance.run.isolation import run_isolated
+from gpt2_conformance.mutants import MUTANTS
+from gpt2_conformance.mutants.catalog import NOT_APPLICABLE
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.judge.verdict import judge
+
+# xpassed: the mutant's expectation file listed a failure the property did not find, which fails a run too.
+CELL = {"failed": "killed", "error": "killed", "xpassed": "killed", "passed": "survived", "xfailed": "survived", "partial": "survived",
+        "skipped": "n/a"}
+MEDIAN_TARGET_S, SLOWEST_TARGET_S = 1.0, 10.0
+
+
+def kill(mutant, prop, profile):
+    """(one cell: the property's result on the mutant with the time to its first failing example, the result)."""
+    first_failure = []
+    start = time.perf_counter()
+
+    def failed():
+        if not first_failure:
+            first_failure.append(time.perf_counter() - start)
+
+    def timed(ctx, data):
+        try:
+            m = prop.fn(ctx, data)
+        except Exception:  # a backend that raises is killed too
+            failed()
+            raise
+        if not m.ok:
+            failed()
+        return m
+
+    cpu = time.process_time()
+    result = run_property(replace(prop, fn=timed), mutant, settings=profile, expected=mutant.expected)
+    return {"mutant": mutant.name, "property": prop.id, "cell": CELL[result.status], "status": result.status,
+            "kind": result.kind, "intended": prop.id in mutant.kills, "seconds": result.seconds,
+            "cpu_seconds": round(time.process_time() - cpu, 3),
+            "first_failure_seconds": round(first_failure[0], 3) if first_failure else None,
+            "examples": result.examples, "counterexample": result.counterexample, "message": result.message}, result
+
+
+def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progress=None):
+    """The selftest report as a dict; report['passed'] says whether the suite proved its power."""
+    profile = profiles.get(profile_name)
+    whole = not mutants and not property_ids  # the whole catalog against every property
+    mutants = mutants or list(MUTANTS.values())
+    property_ids = property_ids or list(REGISTRY)
+    cells, scores = [], []
+    for mutant in mutants:
+        results = []
+        for pid in property_ids:
+            cell, result = kill(mutant, REGISTRY[pid], profile)
+            cells.append(cell)
+            results.append(result)
+            if progress:
+                progress(cell)
+        scores.append(_scored(mutant, cells[-len(property_ids):], results, property_ids))
+    backends = []
+    for spec in available_bundled() if backend_specs is None else backend_specs:
+        # judged as certify judges it: with its shipped known deviations, training included
+        files = expectations.with_shipped([], [spec])
+        backend = run_isolated(spec, property_ids, profile=profile_name, expectations=[f.path for f in files],
+                               on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
+        verdict = judge(backend.results, backend.capabilities)
+        backends.append({"name": backend.name, "spec": spec, "passed": verdict.accepted(),
+                         "verdict": verdict.label, "properties": [r.to_dict() for r in backend.results]})
+    kill_times = [v["seconds"] for v in scores if v["seconds"] is not None]
+    cpu_times = [v["cpu_seconds"] for v in scores if v["cpu_seconds"] is not None]
+    return {
+        "suite_version": __version__,
+        "profile": profile_name,
+        "environment": certificate.environment(),
+        "passed": all(v["ok"] for v in scores) and all(b["passed"] for b in backends),
+        "whole": whole,
+        "timing": {
+            "median_time_to_kill_s": statistics.median(kill_times) if kill_times else None,
+            "slowest_time_to_kill_s": max(kill_times, default=None),
+            # CPU time is what the suite costs, whatever else runs on the machine
+            "median_cpu_to_kill_s": statistics.median(cpu_times) if cpu_times else None,
+            "slowest_cpu_to_kill_s": max(cpu_times, default=None),
+            "median_target_s": MEDIAN_TARGET_S, "slowest_target_s": SLOWEST_TARGET_S,
+        },
+        "mutants": scores,
+        "not_applicable": NOT_APPLICABLE,
+        "cells": cells,
+        "backends": backends,
+    }
+
+
+def _backend_cell(name, result):
+    return {"mutant": f"(correct) {name}", "property": result.id, "cell": result.status, "seconds": result.seconds}
+
+
+def _scored(mutant, cells, results, property_ids):
+    """A mutant is ok when some property kills it, every intended property (that ran) does, and its
+    certificate would not be accepted."""
+    killed_by = [c["property"] for c in cells if c["cell"] == "killed"]
+    verdict = judge(results, mutant.capabilities)
+    intended = [p for p in mutant.kills if p in property_ids]
+    missed = [p for p in intended if p not in killed_by]
+    # time to kill: by the slowest intended property (the one a user relies on); else by the fastest killer
+    timed = [c for c in cells if c["property"] in intended and c["cell"] == "killed"] or \
+            sorted((c for c in cells if c["cell"] == "killed"), key=lambda c: c["seconds"])[:1]
+    worst = max(timed, key=lambda c: c["seconds"], default=None)
+    return {"name": mutant.name, "bug": mutant.bug, "cite": mutant.cite, "kills": list(mutant.kills),
+            "killed_by": killed_by, "missed": missed, "verdict": verdict.label,
+            "ok": bool(killed_by) and not missed and not verdict.accepted(),
+            "seconds": worst and worst["seconds"], "cpu_seconds": worst and worst["cpu_seconds"],
+            "first_failure_seconds": worst and worst["first_failure_seconds"],
+            "counterexample": worst and worst["counterexample"]}
+
+
+def report(result):
+    """The kill matrix and what it means, as text."""
+    ids = list(dict.fromkeys(c["property"] for c in result["cells"]))
+    width = max([len("mutant")] + [len(m["name"]) for m in result["mutants"]])
+    lines = [f"{'mutant':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  time to kill (first failure)"]
+    for m in result["mutants"]:
+        row = {c["property"]: c for c in result["cells"] if c["mutant"] == m["name"]}
+        cells = [f"{row[i]['cell'].upper() if row[i]['cell'] == 'survived' and row[i]['intended'] else row[i]['cell']}"
+                 f"{'*' if row[i]['intended'] else ''}" for i in ids]
+        timing = (f"{m['seconds']:.2f} s ({m['first_failure_seconds']:.2f} s)"
+                  if m["seconds"] is not None and m["first_failure_seconds"] is not None else "-")
+        lines.append(f"{m['name']:<{width}}  " + "  ".join(f"{c:<18}" for c in cells) + f"  {timing}"
+                     + ("" if m["ok"] else "  <- " + ("survives every property" if not m["killed_by"]
+                                                       else f"not killed by {', '.join(m['missed'])}" if m["missed"]
+                                                       else f"its certificate would pass: {m['verdict']}")))
+    lines.append("(* = the property meant to kill it)")
+    for name, why in result["not_applicable"].items():
+        lines.append(f"{name:<{width}}  not applicable: {why}")
+    t = result["timing"]
+    if t["median_time_to_kill_s"] is not None:
+        lines.append(f"\ntime to kill (wall, incl. shrinking): median {t['median_time_to_kill_s']:.2f} s "
+                     f"(target <= {t['median_target_s']:g} s), slowest {t['slowest_time_to_kill_s']:.2f} s "
+                     f"(target <= {t['slowest_target_s']:g} s); CPU time: median {t['median_cpu_to_kill_s']:.2f} s, "
+                     f"slowest {t['slowest_cpu_to_kill_s']:.2f} s")
+    lines.append("\ncounterexamples (shrunk; Case(...).params() and Case(...).tokens rebuild each):")
+    for m in result["mutants"]:
+        if m["counterexample"]:
+            lines.append(f"  {m['name']}: {m['counterexample']}")
+    for b in result["backends"]:
+        lines.append(f"correct backend {b['name']}: {b['verdict']}" + ("" if b["passed"] else "  <- SHOULD BE CERTIFIED"))
+    killed = sum(bool(m["killed_by"]) for m in result["mutants"])
+    lines.append(f"\n{killed} of {len(result['mutants'])} mutants killed, "
+                 f"{sum(m['ok'] for m in result['mutants'])} by every property meant to kill them: "
+                 + ("SELFTEST FAILED." if not result["passed"] else "the suite catches every bug in its catalog."
+                    if result.get("whole") else "every mutant run was killed by the properties run (a part of the "
+                                                "catalog: run selftest without --mutant and --property for all)."))
+    return "\n".join(lines)
+
+
+def main(args):
+    def progress(c):
+        print(f"  {c['mutant']:<26} {c['property']:<20} {c['cell']:<8} {c['seconds']:6.2f} s",
+              file=sys.stderr, flush=True)
+
+    unknown = [n for n in args.mutant or () if n not in MUTANTS]
+    if unknown:
+        print(f"unknown mutant {', '.join(unknown)}: use one of {', '.join(MUTANTS)}", file=sys.stderr)
+        return 2
+    mutants = [MUTANTS[n] for n in args.mutant] if args.mutant else None
+    result = run(args.profile, mutants, args.property, args.backend, progress)
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    path = args.report_dir / "selftest.json"
+    path.write_text(json.dumps(certificate.strict(result), indent=2, allow_nan=False) + "\n")
+    print(report(result))
+    print(f"\nkill matrix: {path}")
+    return 0 if result["passed"] else 1
