@@ -16,9 +16,12 @@ and changes no Hypothesis setting of the host project (the suite's profiles are 
 gpt2-ci and gpt2-thorough, and used only by these items).
 """
 import functools
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
+
+from gpt2_conformance.outcomes import Kind, Status
 
 BUNDLED_SPEC = "bundled"  # --gpt2-backend bundled: every available bundled backend that is not opt-in
 ESSENTIALS = "essentials"
@@ -48,9 +51,9 @@ def pytest_configure(config):
     specs = config.getoption("gpt2_backend")
     if not specs:
         return
+    from gpt2_conformance.backends import available_bundled
     from gpt2_conformance.cases import checkpoints
     from gpt2_conformance.judge import expectations
-    from gpt2_conformance.backends import available_bundled
     from gpt2_conformance.reference.params import InvalidParams
 
     specs = [s for spec in specs for s in (available_bundled() if spec == BUNDLED_SPEC else [spec])]
@@ -142,18 +145,18 @@ class PropertyCase:
             pytest.skip(f"blocked by {self.spec}'s essentials check")
         result, backend = self._run()
         _record(self.spec, result)
-        if result.status == "skipped":
+        if result.status == Status.SKIPPED:
             pytest.skip(result.message.replace("--checkpoint", "--gpt2-checkpoint"))
-        if result.status == "xfailed":
+        if result.status == Status.XFAILED:
             pytest.xfail(result.message)
-        if result.status != "passed":
+        if result.status != Status.PASSED:
             pytest.fail(self._failure(backend, result), pytrace=False)
 
     def _run(self):
-        from gpt2_conformance.judge import expectations
         from gpt2_conformance.cases import profiles, strategies
-        from gpt2_conformance.properties import REGISTRY
+        from gpt2_conformance.judge import expectations
         from gpt2_conformance.judge.runner import run_property
+        from gpt2_conformance.properties import REGISTRY
 
         backend, _ = _resolved(self.spec)
         o = self.options
@@ -178,7 +181,8 @@ class PropertyCase:
 def _record(spec, result):
     """What the verdict needs of a result, kept until the item's report carries it (to the controlling
     process too, under pytest-xdist)."""
-    _PENDING.append([spec, result.id, {key: getattr(result, key) for key in JUNIT + VERDICT}])
+    plain = {key: getattr(result, key) for key in JUNIT + VERDICT}  # xdist carries only plain types
+    _PENDING.append([spec, result.id, {key: str(v) if isinstance(v, StrEnum) else v for key, v in plain.items()}])
 
 
 JUNIT = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio")  # recorded
@@ -207,9 +211,9 @@ def pytest_terminal_summary(terminalreporter, config):
     options = config.stash.get(OPTIONS, None)
     if options is None or not _OUTCOMES:
         return
-    from gpt2_conformance.properties import REGISTRY
     from gpt2_conformance.judge.runner import PropertyResult
     from gpt2_conformance.judge.verdict import judge
+    from gpt2_conformance.properties import REGISTRY
 
     terminalreporter.section("gpt2-conformance verdicts")
     for spec in options.specs:
@@ -217,7 +221,8 @@ def pytest_terminal_summary(terminalreporter, config):
         if not ran:
             continue
         backend, _ = _resolved(spec)
-        results = [PropertyResult(pid, r["status"], r["core"], kind=r["kind"], unseen=r["unseen"], message=r["message"])
+        results = [PropertyResult(pid, Status(r["status"]), r["core"], kind=r["kind"] and Kind(r["kind"]),
+                                  unseen=r["unseen"], message=r["message"])
                    for pid, r in ran.items()]
         partial = [] if set(ran) == set(REGISTRY) else [f"{len(ran)} of {len(REGISTRY)} properties ran"]
         verdict = judge(results, backend and backend.capabilities, partial)

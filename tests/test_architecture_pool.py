@@ -5,15 +5,15 @@ from dataclasses import replace
 import pytest
 from hypothesis import settings
 
-from gpt2_conformance.cases import strategies
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
+from gpt2_conformance.cases import strategies
 from gpt2_conformance.reference import HParams
 
 POOL = {HParams(n_vocab=s.n_vocab[0], n_ctx=s.n_ctx[0], n_embd=s.n_head[0] * s.head_dim[0], n_head=s.n_head[0],
                 n_layer=s.n_layer[0]) for s in strategies.ARCHITECTURES}
 from gpt2_conformance.cases.profiles import PROFILES
-from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.properties import REGISTRY
 
 
 class Compiles(ReferenceBackend):

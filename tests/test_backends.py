@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from gpt2_conformance.cases import profiles
 from gpt2_conformance.backends import BUNDLED, BackendError, availability, available_bundled, guarded_load, resolve
-from gpt2_conformance.properties import REGISTRY
-from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.cases import profiles
 from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference import HParams
 from gpt2_conformance.reference.params import InvalidInput
 from tests.misbehaving import SLOW_SECONDS

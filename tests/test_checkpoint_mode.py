@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt2_conformance.cases import checkpoints, golden, profiles, strategies
 from gpt2_conformance.backends import resolve
-from gpt2_conformance.properties import REGISTRY
-from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.cases import checkpoints, golden, profiles, strategies
 from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import HParams
 from tests import certificates
 

@@ -5,7 +5,6 @@ from gpt2_conformance.backends import available_bundled
 from gpt2_conformance.run.contract import BAD_INPUTS
 from gpt2_conformance.run.isolation import run_isolated
 
-
 # What the bundled backends do on their own where they do not raise (measured): openai-tf returns logits
 # of shape [1, 0, n_vocab] for an empty sequence, and casts float tokens to int. Everything else raises.
 OWN_OUTCOMES = {("openai-tf", "empty"): "returns", ("openai-tf", "float_tokens"): "returns"}

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt2_conformance.judge import coverage
-from gpt2_conformance.cases import profiles, strategies
+from gpt2_conformance import reference
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
+from gpt2_conformance.cases import profiles, strategies
+from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.cli import exit_status
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge import coverage
 from gpt2_conformance.judge.runner import MAX_BLIND, run_property
 from gpt2_conformance.judge.verdict import judge
-from gpt2_conformance.cases.weights import random_params
-from gpt2_conformance import reference
+from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import HParams
 
 
@@ -78,7 +78,7 @@ def test_a_class_whose_examples_cannot_see_leaves_the_property_partial():
     verdict = judge([result], ReferenceBackend().capabilities)
     assert verdict.status == "partial" and "causal_masking saw no example of long sequences" in verdict.label
     backend = {"passed": verdict.accepted(), "verdict": verdict.to_dict()}
-    assert exit_status({"backends": [backend], "expectation_errors": [], "partial": []}) == 4
+    assert exit_status({"backends": [backend], "expectation_errors": [], "partial": [], "passed": False}) == 4
 
 
 def test_a_failure_wins_over_a_partial_property():

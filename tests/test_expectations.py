@@ -76,9 +76,9 @@ def test_dtype_tiers_are_matched_and_an_entry_matching_nothing_is_an_error(tmp_p
 
 def run_listed(mutant, property_id, max_ratio):
     from gpt2_conformance.cases import profiles
+    from gpt2_conformance.judge.runner import run_property
     from gpt2_conformance.mutants import MUTANTS
     from gpt2_conformance.properties import REGISTRY
-    from gpt2_conformance.judge.runner import run_property
 
     listed = expectations.Expected(property_id, "known-bug", "tolerance", f"a known deviation, {LINK}", max_ratio=max_ratio)
     return run_property(REGISTRY[property_id], MUTANTS[mutant], settings=profiles.get("ci"), expected=(listed,))

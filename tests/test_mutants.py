@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from gpt2_conformance.cases import profiles
 from gpt2_conformance.backends import guard
-from gpt2_conformance.mutants import MUTANTS
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.cases import profiles
 from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.judge.verdict import judge
+from gpt2_conformance.mutants import MUTANTS
+from gpt2_conformance.properties import REGISTRY
 
 KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 
@@ -53,8 +53,9 @@ def test_every_mutant_names_its_real_bug():
 
 
 def test_selftest_fails_when_a_mutant_survives():
-    from gpt2_conformance.run import selftest
     from gpt2_conformance.mutants import Mutant
+    from gpt2_conformance.report import terminal
+    from gpt2_conformance.run import selftest
 
     correct = Mutant("correct", "no bug at all", "this test", ("determinism",))
     result = selftest.run("dev", [correct, MUTANTS["nondeterministic"]], ["determinism"], backend_specs=[])
@@ -63,14 +64,14 @@ def test_selftest_fails_when_a_mutant_survives():
     assert survivor["killed_by"] == [] and survivor["missed"] == ["determinism"] and not survivor["ok"]
     assert killed["ok"] and killed["first_failure_seconds"] <= killed["seconds"]
     assert "Case(" in killed["counterexample"]
-    assert "survives every property" in selftest.report(result)
+    assert "survives every property" in terminal.kill_matrix(result)
 
 
 def test_selftest_judges_a_correct_backend_as_certify_does(monkeypatch):
     """With its shipped known deviations, and its training verdict part of what must pass."""
+    from gpt2_conformance.judge.runner import PropertyResult
     from gpt2_conformance.run import selftest
     from gpt2_conformance.run.isolation import BackendRun
-    from gpt2_conformance.judge.runner import PropertyResult
 
     given = {}
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.judge import oracle_cache, tolerances
 from gpt2_conformance.judge.tolerances import reference_with_error as compute
-from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.reference import HParams
 
 HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)

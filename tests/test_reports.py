@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt2_conformance.report.pages import REPORTS
+from gpt2_conformance.report.files import REPORTS
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,9 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     # all four reports from the one run
     out = tmp_path / "out"
     md = (out / "report.md").read_text()
-    assert md.startswith("## gpt2-conformance: FAILED")  # not certified wins over a partial run
+    # the headline is the verdict: not certified wins over a partial run, and says why
+    headline = md.splitlines()[0]
+    assert headline.startswith("## gpt2-conformance: NOT CERTIFIED (") and "erf_gelu: reference_logits failed (tolerance)" in headline
     header = next(line for line in md.splitlines() if line.startswith("| property |"))
     row = next(line for line in md.splitlines() if line.startswith("| `reference_logits` |"))
     column = [c.strip() for c in header.split("|")].index("erf_gelu")  # properties as rows, backends as columns

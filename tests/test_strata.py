@@ -2,11 +2,11 @@
 other dimensions wide and long enough for a bug in it to show, and spread over its ranges."""
 import pytest
 
-from gpt2_conformance.cases import profiles, strategies
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
+from gpt2_conformance.cases import profiles, strategies
+from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.properties.gradients import TRAINING_BOUNDS
-from gpt2_conformance.judge.runner import run_property
 
 SMALL, *LARGE = strategies.SIZES
 GPT2_LAYER = strategies.SIZES[-1]

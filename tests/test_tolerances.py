@@ -1,8 +1,8 @@
 """The gradients' tolerance admits what a correct float32 implementation may do, found where it did not."""
 import numpy as np
 
-from gpt2_conformance.judge import tolerances
 from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.judge import tolerances
 from gpt2_conformance.reference import HParams, backward
 
 

@@ -8,9 +8,9 @@ from hypothesis import settings
 from gpt2_conformance.backends import PUBLISHED, Scope, Unsupported
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
 from gpt2_conformance.cases.profiles import PROFILES
-from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.judge.verdict import judge
+from gpt2_conformance.properties import REGISTRY
 
 CI_10 = settings(PROFILES["ci"], max_examples=10)
 

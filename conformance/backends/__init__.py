@@ -19,7 +19,7 @@ from gpt2_conformance.backends.protocol import PUBLISHED, Backend, Capabilities,
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
            "Model", "Scope", "Unsupported", "WrongShape", "availability", "available_bundled", "guarded_load",
-           "entry_point_names", "padded_loss_weight", "resolve", "right_padded"]
+           "entry_point_names", "padded_loss_weight", "resolve", "right_padded", "spec_problem"]
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
 
@@ -72,6 +72,56 @@ def resolve(spec):
         return _import(spec, spec)
     known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
     raise BackendError(f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'")
+
+
+def spec_problem(spec):
+    """Why spec certainly names no backend (a typo: the user's mistake), or None. A module:attr spec is
+    checked without running the module's code where it can be: the module must exist, and its source must
+    bind attr at top level. Whether it imports and works is the backend's business, judged in its worker."""
+    if spec in BUNDLED or spec in entry_point_names():
+        return None
+    module_name, colon, attr = spec.partition(":")
+    if not colon or not all(p.isidentifier() for p in module_name.split(".") + attr.split(".")):
+        known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
+        return f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'"
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError as e:
+        found = None if e.name and (module_name + ".").startswith(e.name + ".") else True
+    except Exception:  # a parent package that fails to import: the backend's failure, reported by its worker
+        return None
+    if found is True:  # its package imports another module that is missing: the backend's failure
+        return None
+    if found is None:
+        return f"backend {spec!r}: no module named {module_name!r} (looked in the current directory and the installed packages)"
+    names = _top_level_names(found.origin)
+    if names is not None and attr.split(".")[0] not in names:
+        return f"backend {spec!r}: module {module_name} has no attribute {attr.split('.')[0]!r} (it defines {', '.join(sorted(names)) or 'nothing'})"
+    return None
+
+
+def _top_level_names(origin):
+    """The names a Python source file binds at top level, or None where that cannot be known from its text."""
+    try:
+        tree = ast.parse(open(origin, encoding="utf-8").read())
+    except (OSError, TypeError, ValueError, SyntaxError):
+        return None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return None
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif not isinstance(node, (ast.Expr, ast.FunctionDef)):
+            return None  # if/try/for/with at top level may bind anything: leave it to the import
+    return None if "__getattr__" in names else names
 
 
 def entry_point_names():

@@ -38,9 +38,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from gpt2_conformance.cases import checkpoints
+from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.judge.tolerances import logits_tolerance, max_abs_err, reference_with_error
-from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.outcomes import Exit
 from gpt2_conformance.reference.params import HParams, InvalidParams, Params
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -290,12 +291,12 @@ def command(args):
         bad = [name for name, _, err, tol in results if not err <= tol]
         if bad:
             print(f"\ncommitted logits disagree: {', '.join(bad)}", file=sys.stderr)
-        return 1 if bad else 0
+        return Exit.NOT_CERTIFIED if bad else Exit.CERTIFIED
     if not args.official_src:
         print("golden: give --official-src CLONE/src to regenerate, or --check to verify", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     regenerate(args.official_src, args.case)
-    return 0
+    return Exit.CERTIFIED
 
 
 def add_parser(sub):

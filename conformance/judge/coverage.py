@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.cases import strategies
+from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.reference import gpt2
 
 SEES = 2.0**-10  # measured: the smallest movement of an example that moves at all is 3.3e-3 (docs/cases.md)

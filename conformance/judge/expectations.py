@@ -6,7 +6,7 @@
     property = "reference_logits"      # a property id
     dtype = "float16"                  # optional: only this dtype tier (default: any)
     category = "known-bug"             # known-bug / unsupported / permanent
-    kind = "tolerance"                 # how it fails: see gpt2_conformance.outcomes.KINDS
+    kind = "tolerance"                 # how it fails: see gpt2_conformance.outcomes.Kind
     reason = "exact erf GELU, https://github.com/karpathy/nanoGPT/issues/274"
     max_ratio = 200                    # required for kind tolerance: the deviation's measured bound
     # or per weight scale (a scale it does not name must hold as usual):
@@ -37,9 +37,9 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gpt2_conformance.properties import REGISTRY
-from gpt2_conformance.outcomes import KINDS, MAGNITUDE_KINDS
 from gpt2_conformance.cases.weights import SCALES
+from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE, JUDGED, MAGNITUDE_KINDS, Kind, Status
+from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import HParams
 
 CATEGORIES = ("known-bug", "unsupported", "permanent")
@@ -53,7 +53,7 @@ class ExpectationError(ValueError):
 class Expected:
     property: str
     category: str
-    kind: str
+    kind: Kind
     reason: str
     dtype: str | None = None
     max_ratio: dict | None = None  # {weight scale (None: every example): largest error / tolerance}
@@ -104,7 +104,7 @@ def load(path):
                                + (f" (unknown keys: {', '.join(sorted(unknown))})" if unknown else ""))
     entries = tuple(_entry(path, i, e) for i, e in enumerate(doc.get("expected", [])))
     keys = [(e.property, e.dtype) for e in entries]
-    dupes = sorted({e.key() for e in entries if keys.count((e.property, e.dtype)) > 1 and e.kind != "tolerance"})
+    dupes = sorted({e.key() for e in entries if keys.count((e.property, e.dtype)) > 1 and e.kind != Kind.TOLERANCE})
     if dupes:
         raise ExpectationError(f"{path}: listed twice: {', '.join(dupes)} (only bounded deviations, kind tolerance, "
                                "may take several entries, each on examples of its own)")
@@ -125,22 +125,22 @@ def _entry(path, i, e):
         raise ExpectationError(f"{where}: unknown property {e['property']!r} (known: {', '.join(REGISTRY)})")
     if e["category"] not in CATEGORIES:
         raise ExpectationError(f"{where}: category must be one of {', '.join(CATEGORIES)}, got {e['category']!r}")
-    listable = [k for k in KINDS if k != "systematic"]  # a systematic deviation is listed as kind tolerance
+    listable = [k for k in Kind if k != Kind.SYSTEMATIC]  # a systematic deviation is listed as kind tolerance
     if e["kind"] not in listable:
         raise ExpectationError(f"{where}: kind must be one of {', '.join(listable)}, got {e['kind']!r}")
     if "://" not in str(e["reason"]):
         raise ExpectationError(f"{where}: the reason must link to the bug or discussion (an http(s) URL)")
-    if REGISTRY[e["property"]].core and e["kind"] != "tolerance":
+    if REGISTRY[e["property"]].core and e["kind"] != Kind.TOLERANCE:
         raise ExpectationError(f"{where}: {e['property']} is core and must run: an expectation may bound its "
                                f"numerical deviation (kind tolerance, with max_ratio), never excuse kind {e['kind']}")
-    if e["kind"] == "tolerance" and "max_ratio" not in e:
+    if e["kind"] == Kind.TOLERANCE and "max_ratio" not in e:
         raise ExpectationError(f"{where}: an entry of kind tolerance needs max_ratio, the measured bound of the "
                                "deviation (without it a structural bug in the same property would pass as known)")
-    if ("max_ratio" in e or "where" in e) and e["kind"] != "tolerance":
+    if ("max_ratio" in e or "where" in e) and e["kind"] != Kind.TOLERANCE:
         raise ExpectationError(f"{where}: max_ratio and where bound a deviation of kind tolerance only")
     if not isinstance(e.get("strict", True), bool):
         raise ExpectationError(f"{where}: strict must be true or false, got {e['strict']!r}")
-    return Expected(e["property"], e["category"], e["kind"], e["reason"], e.get("dtype"),
+    return Expected(e["property"], e["category"], Kind(e["kind"]), e["reason"], e.get("dtype"),
                     _max_ratio(where, e["max_ratio"]) if "max_ratio" in e else None,
                     _where(where, e["where"]) if "where" in e else None, e.get("strict", True))
 
@@ -212,20 +212,20 @@ def entry_for(entries, property_id, dtype):
 def judge(entry, result):
     """The result as judged against its expected failure (entry_for's Listing), if any. The runner has
     already failed a listed property whose examples went beyond the entry's bound."""
-    if entry is None or result.status in ("blocked", "skipped", "partial"):
+    if entry is None or result.status not in JUDGED:
         return result  # a core property that cannot run stays a failure, a partial one partial: the verdict says so
     listed = f"listed as {entry.category} ({entry.kind}): {entry.reason}"
-    actual = result.kind if result.status in ("failed", "error") else None
-    matches = actual == entry.kind or (entry.kind == "tolerance" and actual in MAGNITUDE_KINDS)
+    actual = result.kind if result.status in FAILED_WITH_EXAMPLE else None
+    matches = actual == entry.kind or (entry.kind == Kind.TOLERANCE and actual in MAGNITUDE_KINDS)
     # the largest error of any example (a listed property runs them all), not only a counterexample's
     worst = max([e for e, _ in result.samples] + [result.max_abs_err or 0.0])
     if matches:
-        return replace(result, status="xfailed", max_abs_err=worst, bound=entry.bound(),
+        return replace(result, status=Status.XFAILED, max_abs_err=worst, bound=entry.bound(),
                        message=f"expected failure, {listed}; {result.message}")
     if actual is None and not entry.strict:
         return replace(result, message=f"no example met the deviation {listed} (strict = false)")
     if actual is None:
-        return replace(result, status="xpassed",
+        return replace(result, status=Status.XPASSED,
                        message=f"passes now but is {listed}: remove the entry from the expectation file")
     return replace(result, message=f"{result.message}\nfails with kind {actual}, not as {listed}")
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt2_conformance import reference
-from gpt2_conformance import __version__
+from gpt2_conformance import __version__, reference
 from gpt2_conformance.judge import tolerances
 
 ENV = "GPT2_CONFORMANCE_CACHE"

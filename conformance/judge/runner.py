@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from hypothesis.internal.conjecture import providers
 from threadpoolctl import threadpool_limits
 
-from gpt2_conformance.judge import expectations
-from gpt2_conformance.cases import strategies
 from gpt2_conformance.backends import BackendClock, Unsupported, WrongShape, guarded_load
-from gpt2_conformance.judge.coverage import Coverage, sees
-from gpt2_conformance.properties import Context, applicable
-from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
+from gpt2_conformance.cases import strategies
 from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.judge import expectations
+from gpt2_conformance.judge.coverage import Coverage, sees
+from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
+from gpt2_conformance.outcomes import Kind, Status
+from gpt2_conformance.properties import Context, applicable
 from gpt2_conformance.reference.params import HParams
-
 
 # Blind examples (coverage.py) a search of one size class passes over before it takes one as it is; the
 # class then ends with none that could see, and the property is partial.
@@ -47,9 +47,9 @@ class BeyondKnownDeviation(PropertyFailed):
 @dataclass
 class PropertyResult:
     id: str
-    status: str  # see gpt2_conformance.outcomes.STATUS
+    status: Status
     core: bool
-    kind: str | None = None  # of a failure: see gpt2_conformance.outcomes.KINDS
+    kind: Kind | None = None  # how it failed
     dtype: str | None = None
     examples: int = 0
     max_abs_err: float | None = None  # of the counterexample if failed, else the largest seen
@@ -79,7 +79,10 @@ class PropertyResult:
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        values = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        values["status"] = Status(values["status"])
+        values["kind"] = values.get("kind") and Kind(values["kind"])
+        return cls(**values)
 
 
 class RecordedData:
@@ -131,12 +134,12 @@ class ExampleLog:
 
 
 def failure_kind(error):
-    """What an expectation file must name for this failure (gpt2_conformance.outcomes.KINDS)."""
+    """What an expectation file must name for this failure."""
     if isinstance(error, PropertyFailed):
-        return "tolerance"
+        return Kind.TOLERANCE
     if isinstance(error, Unsupported):
-        return "unsupported"
-    return "shape" if isinstance(error, WrongShape) else "error"
+        return Kind.UNSUPPORTED
+    return Kind.SHAPE if isinstance(error, WrongShape) else Kind.ERROR
 
 
 def run_property(prop, backend, *, settings, space=None, dtype=None, expected=(), max_examples=None, seed=None,
@@ -152,8 +155,8 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     entry = expectations.entry_for(expected, prop.id, dtype)
     why_not = applicable(prop, backend.capabilities, space)
     if why_not:
-        return PropertyResult(prop.id, "skipped", prop.core, dtype=dtype, message=why_not)
-    bounded = entry if entry is not None and entry.kind == "tolerance" else None
+        return PropertyResult(prop.id, Status.SKIPPED, prop.core, dtype=dtype, message=why_not)
+    bounded = entry if entry is not None and entry.kind == Kind.TOLERANCE else None
     log = ExampleLog()
     start = time.perf_counter()
     found, searched = _search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
@@ -163,7 +166,7 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
                             load_seconds=round(log.clock.load_seconds, 3),
                             forward_seconds=round(log.clock.forward_seconds, 3), samples=log.samples,
                             drawn=log.coverage.classes, grid=log.coverage.grid, unseen=log.coverage.unseen(searched))
-    if found.status != "passed":
+    if found.status != Status.PASSED:
         result.counterexample, result.failing_draws = describe(log.notes), list(log.draws)
     _summarise(result, found.failing)
     if found.beyond_known_deviation:
@@ -194,11 +197,11 @@ def _search_strata(prop, ctx_template, log, bounded, on_example, settings, max_e
         if found.outside_bounds and i > 0:
             left_out += examples
             continue
-        if found.status != "passed" or not log.samples or log.case() is None:  # failed, or golden cases
+        if found.status != Status.PASSED or not log.samples or log.case() is None:  # failed, or golden cases
             return found, searched
         if own_class:
             searched.append(stratum.sizes[0].name)
-    return Found("passed"), searched
+    return Found(Status.PASSED), searched
 
 
 def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
@@ -241,8 +244,8 @@ def _search_seed(seed, search_id):
 class Found:
     """How a Hypothesis search ended."""
 
-    status: str
-    kind: str | None = None
+    status: Status
+    kind: Kind | None = None
     message: str | None = None
     failing: list | None = None  # [error, tolerance] of a tolerance failure's counterexample
     beyond_known_deviation: bool = False
@@ -257,17 +260,17 @@ def _search(test, backend):
         with threadpool_limits(1), _without_local_constants():
             test()
     except PropertyFailed as e:
-        return Found("failed", "tolerance", str(e), [float(e.measurement.err), float(e.measurement.tol)],
+        return Found(Status.FAILED, Kind.TOLERANCE, str(e), [float(e.measurement.err), float(e.measurement.tol)],
                      beyond_known_deviation=isinstance(e, BeyondKnownDeviation))
     except Unsupported as e:
         scope = backend.capabilities.scope.declared() or "no limits"
-        return Found("failed", "unsupported", f"the backend declined an example inside its declared scope ({scope}): "
+        return Found(Status.FAILED, Kind.UNSUPPORTED, f"the backend declined an example inside its declared scope ({scope}): "
                                               f"{e}. A limit belongs in Capabilities.scope, where the certificate states it")
     except strategies.NoSizeClass as e:
-        return Found("error", "error", f"NoSizeClass: {e}", outside_bounds=True)
+        return Found(Status.ERROR, Kind.ERROR, f"NoSizeClass: {e}", outside_bounds=True)
     except Exception as e:  # a backend that raises is that backend's error, never the run's
-        return Found("error", failure_kind(e), f"{type(e).__name__}: {e}")
-    return Found("passed")
+        return Found(Status.ERROR, failure_kind(e), f"{type(e).__name__}: {e}")
+    return Found(Status.PASSED)
 
 
 @contextmanager
@@ -293,17 +296,17 @@ def _summarise(result, failing):
 def _judge_magnitudes(result, log):
     """A search that ran to the end can still fail: some example of a listed (bounded) deviation exceeded
     its tolerance, or the examples' median error/tolerance exceeds the systematic bound."""
-    if result.status != "passed":
+    if result.status != Status.PASSED:
         return
     over = [(e, t) for e, t in result.samples if not e <= t]
     if over:
-        result.status, result.kind = "failed", "tolerance"
+        result.status, result.kind = Status.FAILED, Kind.TOLERANCE
         result.message = (f"{len(over)} of {len(result.samples)} examples exceed their tolerance "
                           f"(worst error/tolerance {result.worst_ratio:.3g})")
         result.counterexample, result.failing_draws = describe(log.worst[1] or {}), log.worst[2]
         result.max_abs_err, result.tolerance = max(over, key=lambda s: _ratio(*s))
     elif result.median_ratio is not None and result.median_ratio > SYSTEMATIC_BOUND[result.dtype]:
-        result.status, result.kind = "failed", "systematic"
+        result.status, result.kind = Status.FAILED, Kind.SYSTEMATIC
         # no single example fails: its worst is named, and certify's command (not replay) reproduces it
         result.counterexample = describe(log.worst[1] or {})
         result.message = (f"every example holds, but the median error/tolerance over {len(result.samples)} examples "
@@ -314,8 +317,8 @@ def _judge_magnitudes(result, log):
 def _judge_coverage(result):
     """A search that passed is partial where a size class searched on its own gave no example that could
     see a bug: nothing was shown there."""
-    if result.status == "passed" and result.unseen:
-        result.status = "partial"
+    if result.status == Status.PASSED and result.unseen:
+        result.status = Status.PARTIAL
         result.message = (f"no example of {', '.join(result.unseen)} could show a bug (coverage.py): the property "
                           "holds where it was seen, and nothing was shown there")
 
@@ -343,5 +346,5 @@ def essentials(backend):
 
 
 def blocked(prop, cause, kind):
-    return PropertyResult(prop.id, "blocked", prop.core, kind=kind,
+    return PropertyResult(prop.id, Status.BLOCKED, prop.core, kind=kind,
                           message=f"blocked: the backend fails the essentials check ({cause})")

@@ -57,8 +57,8 @@ from unittest import mock
 import numpy as np
 
 from gpt2_conformance import reference
-from gpt2_conformance.reference import backward, gpt2
 from gpt2_conformance.cases.weights import SCALES
+from gpt2_conformance.reference import backward, gpt2
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 SAFETY = 16.0

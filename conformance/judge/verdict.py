@@ -18,22 +18,22 @@ fails the run as any failing property does. For any other backend it is `not run
 """
 from dataclasses import asdict, dataclass
 
-from gpt2_conformance.properties import REGISTRY
-from gpt2_conformance.outcomes import BAD, CERTIFIED, NOT_CERTIFIED, NOT_RUN, PARTIAL, UNSEEN
 from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
+from gpt2_conformance.outcomes import BAD, Standing, Status
+from gpt2_conformance.properties import REGISTRY
 
 OFFICIAL_PRECISION = "float32"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # certified / not certified / partial
+    status: Standing  # certified / not certified / partial
     level: str | None  # the dtype the core properties ran and were judged in (None: never imported)
     scope: dict  # the limits the backend declared
     scope_excludes: dict  # {published model: why the scope leaves it out}
     known_deviations: tuple  # properties listed in an expectation file (xfailed)
     reasons: tuple  # why not certified, or why partial
-    training: str = NOT_RUN  # the training verdict: certified / not certified / partial / not run
+    training: Standing = Standing.NOT_RUN  # the training verdict
     training_reasons: tuple = ()
 
     @property
@@ -42,11 +42,11 @@ class Verdict:
         for pid in self.known_deviations:
             (training if REGISTRY[pid].training else inference).append(pid)
         label = _label(self.status, self.reasons, inference)
-        if self.status == CERTIFIED and below_official(self.level):
-            label = label.replace(CERTIFIED, f"{CERTIFIED} at {self.level}", 1)
-        if self.status == CERTIFIED and self.scope_excludes:
+        if self.status == Standing.CERTIFIED and below_official(self.level):
+            label = label.replace(Standing.CERTIFIED, f"{Standing.CERTIFIED} at {self.level}", 1)
+        if self.status == Standing.CERTIFIED and self.scope_excludes:
             label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
-        if self.training != NOT_RUN:
+        if self.training != Standing.NOT_RUN:
             label += f"; training: {_label(self.training, self.training_reasons, training)}"
         return label
 
@@ -54,7 +54,7 @@ class Verdict:
         """Whether this verdict passes a gate that accepts certification at lowest_level or finer, and
         (any_scope) a declared scope that leaves out published models. Known deviations are accepted:
         the user listed them."""
-        return (self.status == CERTIFIED and self.training in (CERTIFIED, NOT_RUN)
+        return (self.status == Standing.CERTIFIED and self.training in (Standing.CERTIFIED, Standing.NOT_RUN)
                 and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[lowest_level]
                 and (any_scope or not self.scope_excludes))
 
@@ -64,15 +64,26 @@ class Verdict:
 
 
 def _label(status, reasons, known_deviations):
-    if status == CERTIFIED:
-        return CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
-    return f"{status}: {'; '.join(reasons)}" if reasons and status in (NOT_CERTIFIED, PARTIAL) else status
+    if status == Standing.CERTIFIED:
+        return Standing.CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
+    return f"{status}: {'; '.join(reasons)}" if reasons and status in (Standing.NOT_CERTIFIED, Standing.PARTIAL) else status
 
 
 def only_partial(verdict):
     """Whether a verdict (as its dict) is partial, in inference or in training, and nowhere not certified."""
     statuses = (verdict["status"], verdict["training"])
-    return PARTIAL in statuses and NOT_CERTIFIED not in statuses
+    return Standing.PARTIAL in statuses and Standing.NOT_CERTIFIED not in statuses
+
+
+def run_standing(cert):
+    """A whole run's verdict, from its certificate: certified where every backend's verdict is accepted; not
+    certified where a backend fails for more than a partial run, or an expectation file is wrong (not
+    certified wins over partial); else partial. The exit status and every report's headline say this."""
+    if cert["passed"]:
+        return Standing.CERTIFIED
+    if cert["expectation_errors"] or not all(b["passed"] or only_partial(b["verdict"]) for b in cert["backends"]):
+        return Standing.NOT_CERTIFIED
+    return Standing.PARTIAL
 
 
 def below_official(dtype):
@@ -89,29 +100,31 @@ def judge(results, capabilities, partial=(), problems=()):
     inference = [r for r in results if not REGISTRY[r.id].training]
     failures = _failures(inference) + list(problems)
     unseen = _unseen(inference)
-    status = (NOT_CERTIFIED if failures or capabilities is None else PARTIAL if partial or unseen else CERTIFIED)
-    training, training_reasons = NOT_RUN, ()
+    status = (Standing.NOT_CERTIFIED if failures or capabilities is None
+              else Standing.PARTIAL if partial or unseen else Standing.CERTIFIED)
+    training, training_reasons = Standing.NOT_RUN, ()
     if capabilities is not None and capabilities.grad:
         training_results = [r for r in results if REGISTRY[r.id].training]
         training_failures = _failures(training_results)
         training_unseen = _unseen(training_results)
-        training = NOT_CERTIFIED if training_failures else PARTIAL if partial or training_unseen else CERTIFIED
+        training = (Standing.NOT_CERTIFIED if training_failures
+                    else Standing.PARTIAL if partial or training_unseen else Standing.CERTIFIED)
         training_reasons = tuple(training_failures or training_unseen)
     scope = capabilities.scope if capabilities else None
     return Verdict(status=status, level=capabilities and capabilities.core_dtype, scope=scope.declared() if scope else {},
                    scope_excludes=scope.published_excluded() if scope else {},
-                   known_deviations=tuple(r.id for r in results if r.status == "xfailed"),
+                   known_deviations=tuple(r.id for r in results if r.status == Status.XFAILED),
                    reasons=tuple(failures or list(partial) + unseen), training=training,
                    training_reasons=training_reasons)
 
 
 def _unseen(results):
     return [f"{r.id} saw no example of {', '.join(r.unseen)} that could show a bug" for r in results
-            if r.status == UNSEEN]
+            if r.status == Status.PARTIAL]
 
 
 def _failures(results):
-    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != "xpassed" else "")
+    failures = [f"{r.id} {r.status}" + (f" ({r.kind})" if r.kind and r.status != Status.XPASSED else "")
                 for r in results if r.status in BAD]
     return failures + [f"core property {r.id} could not run ({r.message})" for r in results
-                       if r.status == "skipped" and r.core]
+                       if r.status == Status.SKIPPED and r.core]

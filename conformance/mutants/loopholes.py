@@ -6,7 +6,7 @@ from dataclasses import replace
 from gpt2_conformance.backends import Capabilities, Unsupported
 from gpt2_conformance.judge.expectations import Expected
 from gpt2_conformance.mutants import MUTANTS, Mutant, register
-from gpt2_conformance.mutants.catalog import _erf_gelu, _relu, _in_layers
+from gpt2_conformance.mutants.catalog import _erf_gelu, _in_layers, _relu
 
 ERF_GELU_LINK = "https://github.com/karpathy/nanoGPT/issues/274"
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gpt2_conformance.cases import strategies
 from gpt2_conformance.backends import BackendClock, guarded_load
+from gpt2_conformance.cases import strategies
+from gpt2_conformance.cases.weights import SCALES
 from gpt2_conformance.judge.oracle_cache import grads_with_error, reference_with_error, tier_error
 from gpt2_conformance.judge.tolerances import gradient_tolerances, logits_tolerance, max_abs_err, scales_for
-from gpt2_conformance.cases.weights import SCALES
 
 
 @dataclass(frozen=True)
@@ -145,21 +145,21 @@ def applicable(prop, capabilities, space=strategies.Space()):
 
 
 from gpt2_conformance.properties import (  # noqa: E402  registration order is report order
-    causal_masking,
-    prefix_consistency,
-    tied_head,
-    reference_logits,
-    official_logits,
-    determinism,
-    kv_cache,
-    generation,
-    finite_outputs,
     batch_padding,
-    lm_loss,
-    known_answers,
-    gradients,
-    tied_gradient,
     causal_gradient,
+    causal_masking,
+    determinism,
+    finite_outputs,
+    generation,
+    gradients,
+    known_answers,
+    kv_cache,
+    lm_loss,
+    official_logits,
+    prefix_consistency,
+    reference_logits,
+    tied_gradient,
+    tied_head,
 )
 
 for _dtype in ("float16", "bfloat16"):

@@ -1,8 +1,8 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("batch_padding", needs=("padding",), compares_calls=True)

@@ -1,8 +1,8 @@
 import numpy as np
 
+from gpt2_conformance.judge.tolerances import FLOOR_ULPS, UNIT_ROUNDOFF, max_abs_err
 from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.properties.gradients import TRAINING_BOUNDS
-from gpt2_conformance.judge.tolerances import FLOOR_ULPS, UNIT_ROUNDOFF, max_abs_err
 from gpt2_conformance.reference import backward
 
 

@@ -1,7 +1,7 @@
 from hypothesis import strategies as st
 
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 def logits_before_and_after_a_future_change(ctx, data, **case_bounds):

@@ -1,6 +1,6 @@
+from gpt2_conformance.judge.tolerances import max_abs_err
 from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.properties.causal_masking import logits_before_and_after_a_future_change
-from gpt2_conformance.judge.tolerances import max_abs_err
 
 
 @prop("finite_outputs", core=True, compares_calls=True)

@@ -1,5 +1,5 @@
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import loss_tolerance
+from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.reference import gpt2
 
 

@@ -1,8 +1,8 @@
 from hypothesis import strategies as st
 
 from gpt2_conformance.cases import golden
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("official_logits", core=True)

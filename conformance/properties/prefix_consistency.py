@@ -1,6 +1,6 @@
 
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("prefix_consistency", compares_calls=True)

@@ -1,5 +1,5 @@
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("reference_logits", core=True)

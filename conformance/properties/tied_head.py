@@ -2,8 +2,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from gpt2_conformance.cases import strategies
-from gpt2_conformance.properties import Measurement, prop
 from gpt2_conformance.judge.tolerances import max_abs_err
+from gpt2_conformance.properties import Measurement, prop
 
 
 @prop("tied_head", core=True, needs=("set_wte",), compares_calls=True)

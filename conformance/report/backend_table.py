@@ -6,24 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
-from gpt2_conformance.report.certificate import number
+from gpt2_conformance.outcomes import Status
+from gpt2_conformance.report.text import num, number, status
 
 
 def rows(cert):
     for b in cert["backends"]:
         props = {p["id"]: p for p in b["properties"]}
         ref = props.get("reference_logits", {})
-        ratios = [number(p["worst_ratio"]) for p in b["properties"] if p["status"] == "passed" and p["worst_ratio"] is not None]
-        medians = [number(p["median_ratio"]) for p in b["properties"] if p["status"] == "passed" and p["median_ratio"] is not None]
+        ratios = [number(p["worst_ratio"]) for p in b["properties"] if status(p) == Status.PASSED and p["worst_ratio"] is not None]
+        medians = [number(p["median_ratio"]) for p in b["properties"] if status(p) == Status.PASSED and p["median_ratio"] is not None]
         examples = cert["max_examples"] or cert["profile"]
         seconds = sum(p["seconds"] for p in b["properties"])
-        yield (f"| `{b['name']}` | {b['verdict']['label']} | {b['verdict']['level'] or '-'} | {_g(ref.get('max_abs_err'))} | "
-               f"{_g(max(ratios, default=None))} | {_g(max(medians, default=None))} | {examples} | {seconds:.0f} |")
-
-
-def _g(value):
-    value = number(value)
-    return "-" if value is None else f"{value:.2g}"
+        yield (f"| `{b['name']}` | {b['verdict']['label']} | {b['verdict']['level'] or '-'} | {num(ref.get('max_abs_err'))} | "
+               f"{num(max(ratios, default=None))} | {num(max(medians, default=None))} | {examples} | {seconds:.0f} |")
 
 
 def table(certs):

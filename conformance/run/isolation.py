@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 from gpt2_conformance.backends import Capabilities
-from gpt2_conformance.run.contract import BAD_INPUTS
-from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.judge.runner import PropertyResult, blocked
+from gpt2_conformance.outcomes import Kind, Status
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.run.contract import BAD_INPUTS
 from gpt2_conformance.run.worker import ESSENTIALS, IMPORT
 
 
@@ -137,7 +138,7 @@ def _charge(run, ended, why, timeout, on_result):
         _block_the_rest(run, why, on_result)
     elif run.properties:
         pid = run.current or run.properties[0]
-        _report(run, PropertyResult(pid, "error", REGISTRY[pid].core, kind="error", message=why), on_result)
+        _report(run, PropertyResult(pid, Status.ERROR, REGISTRY[pid].core, kind=Kind.ERROR, message=why), on_result)
     else:  # the bad input in flight (or the process before the first) took it down, or hangs
         probe = run.probing or run.probes[0]
         run.contract[probe].update(outcome="hangs" if ended == "hung" else "crashes",
@@ -149,7 +150,7 @@ def _charge(run, ended, why, timeout, on_result):
 
 def _block_the_rest(run, cause, on_result):
     for pid in list(run.properties):
-        _report(run, blocked(REGISTRY[pid], cause, "error"), on_result)
+        _report(run, blocked(REGISTRY[pid], cause, Kind.ERROR), on_result)
     _not_probed(run, cause)
 
 

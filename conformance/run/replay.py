@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt2_conformance.properties import REGISTRY, Context, applicable
-from gpt2_conformance.judge.runner import PropertyFailed, failure_kind
 from gpt2_conformance.cases.strategies import Case, Space
+from gpt2_conformance.judge.runner import PropertyFailed, failure_kind
+from gpt2_conformance.outcomes import Kind, Status
+from gpt2_conformance.properties import REGISTRY, Context, applicable
 from gpt2_conformance.reference.params import param_shapes
 
 # Weights are saved for people and other tools; beyond this many parameters (GPT-2 small's layers) the
@@ -99,7 +100,7 @@ def load(path):
 
 
 def rerun(meta, draws, backend):
-    """Re-run a saved example (from load) on backend: (status, kind, message), status passed/failed/error.
+    """Re-run a saved example (from load) on backend: (Status, Kind or None, message), passed, failed or error.
     Raises ReplayError where certify would not run the property on this backend, or the example lies
     outside the backend's declared scope."""
     if meta["property"] not in REGISTRY:
@@ -125,10 +126,10 @@ def rerun(meta, draws, backend):
     except ReplayError:
         raise
     except PropertyFailed as e:
-        return "failed", "tolerance", str(e)
+        return Status.FAILED, Kind.TOLERANCE, str(e)
     except Exception as e:
-        return "error", failure_kind(e), f"{type(e).__name__}: {e}"
-    return "passed", None, f"{m.detail}: max |error| {m.err:.3g} within tolerance {m.tol:.3g}"
+        return Status.ERROR, failure_kind(e), f"{type(e).__name__}: {e}"
+    return Status.PASSED, None, f"{m.detail}: max |error| {m.err:.3g} within tolerance {m.tol:.3g}"
 
 
 def _encode(value, arrays):

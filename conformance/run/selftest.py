@@ -12,20 +12,21 @@ import time
 from dataclasses import replace
 
 from gpt2_conformance import __version__
-from gpt2_conformance.report import certificate
-from gpt2_conformance.judge import expectations
-from gpt2_conformance.cases import profiles
 from gpt2_conformance.backends import available_bundled
-from gpt2_conformance.run.isolation import run_isolated
-from gpt2_conformance.mutants import MUTANTS
-from gpt2_conformance.mutants.catalog import NOT_APPLICABLE
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.cases import profiles
+from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.judge.verdict import judge
+from gpt2_conformance.mutants import MUTANTS
+from gpt2_conformance.mutants.catalog import NOT_APPLICABLE
+from gpt2_conformance.outcomes import Exit, Status
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.report import certificate, terminal
+from gpt2_conformance.run.isolation import run_isolated
 
 # xpassed: the mutant's expectation file listed a failure the property did not find, which fails a run too.
-CELL = {"failed": "killed", "error": "killed", "xpassed": "killed", "passed": "survived", "xfailed": "survived", "partial": "survived",
-        "skipped": "n/a"}
+CELL = {Status.FAILED: "killed", Status.ERROR: "killed", Status.XPASSED: "killed", Status.BLOCKED: "killed",
+        Status.PASSED: "survived", Status.XFAILED: "survived", Status.PARTIAL: "survived", Status.SKIPPED: "n/a"}
 MEDIAN_TARGET_S, SLOWEST_TARGET_S = 1.0, 10.0
 
 
@@ -128,59 +129,19 @@ def _scored(mutant, cells, results, property_ids):
             "counterexample": worst and worst["counterexample"]}
 
 
-def report(result):
-    """The kill matrix and what it means, as text."""
-    ids = list(dict.fromkeys(c["property"] for c in result["cells"]))
-    width = max([len("mutant")] + [len(m["name"]) for m in result["mutants"]])
-    lines = [f"{'mutant':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  time to kill (first failure)"]
-    for m in result["mutants"]:
-        row = {c["property"]: c for c in result["cells"] if c["mutant"] == m["name"]}
-        cells = [f"{row[i]['cell'].upper() if row[i]['cell'] == 'survived' and row[i]['intended'] else row[i]['cell']}"
-                 f"{'*' if row[i]['intended'] else ''}" for i in ids]
-        timing = (f"{m['seconds']:.2f} s ({m['first_failure_seconds']:.2f} s)"
-                  if m["seconds"] is not None and m["first_failure_seconds"] is not None else "-")
-        lines.append(f"{m['name']:<{width}}  " + "  ".join(f"{c:<18}" for c in cells) + f"  {timing}"
-                     + ("" if m["ok"] else "  <- " + ("survives every property" if not m["killed_by"]
-                                                       else f"not killed by {', '.join(m['missed'])}" if m["missed"]
-                                                       else f"its certificate would pass: {m['verdict']}")))
-    lines.append("(* = the property meant to kill it)")
-    for name, why in result["not_applicable"].items():
-        lines.append(f"{name:<{width}}  not applicable: {why}")
-    t = result["timing"]
-    if t["median_time_to_kill_s"] is not None:
-        lines.append(f"\ntime to kill (wall, incl. shrinking): median {t['median_time_to_kill_s']:.2f} s "
-                     f"(target <= {t['median_target_s']:g} s), slowest {t['slowest_time_to_kill_s']:.2f} s "
-                     f"(target <= {t['slowest_target_s']:g} s); CPU time: median {t['median_cpu_to_kill_s']:.2f} s, "
-                     f"slowest {t['slowest_cpu_to_kill_s']:.2f} s")
-    lines.append("\ncounterexamples (shrunk; Case(...).params() and Case(...).tokens rebuild each):")
-    for m in result["mutants"]:
-        if m["counterexample"]:
-            lines.append(f"  {m['name']}: {m['counterexample']}")
-    for b in result["backends"]:
-        lines.append(f"correct backend {b['name']}: {b['verdict']}" + ("" if b["passed"] else "  <- SHOULD BE CERTIFIED"))
-    killed = sum(bool(m["killed_by"]) for m in result["mutants"])
-    lines.append(f"\n{killed} of {len(result['mutants'])} mutants killed, "
-                 f"{sum(m['ok'] for m in result['mutants'])} by every property meant to kill them: "
-                 + ("SELFTEST FAILED." if not result["passed"] else "the suite catches every bug in its catalog."
-                    if result.get("whole") else "every mutant run was killed by the properties run (a part of the "
-                                                "catalog: run selftest without --mutant and --property for all)."))
-    return "\n".join(lines)
-
-
 def main(args):
     def progress(c):
-        print(f"  {c['mutant']:<26} {c['property']:<20} {c['cell']:<8} {c['seconds']:6.2f} s",
-              file=sys.stderr, flush=True)
+        print(terminal.kill_cell(c), file=sys.stderr, flush=True)
 
     unknown = [n for n in args.mutant or () if n not in MUTANTS]
     if unknown:
         print(f"unknown mutant {', '.join(unknown)}: use one of {', '.join(MUTANTS)}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     mutants = [MUTANTS[n] for n in args.mutant] if args.mutant else None
     result = run(args.profile, mutants, args.property, args.backend, progress)
     args.report_dir.mkdir(parents=True, exist_ok=True)
     path = args.report_dir / "selftest.json"
     path.write_text(json.dumps(certificate.strict(result), indent=2, allow_nan=False) + "\n")
-    print(report(result))
+    print(terminal.kill_matrix(result))
     print(f"\nkill matrix: {path}")
-    return 0 if result["passed"] else 1
+    return Exit.CERTIFIED if result["passed"] else Exit.NOT_CERTIFIED

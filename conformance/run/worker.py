@@ -42,9 +42,9 @@ def main():
 def run_properties(backend, request, emit):
     from gpt2_conformance.cases import checkpoints, profiles, strategies
     from gpt2_conformance.judge import expectations
-    from gpt2_conformance.run import replay
-    from gpt2_conformance.properties import REGISTRY
     from gpt2_conformance.judge.runner import blocked, essentials, run_property
+    from gpt2_conformance.properties import REGISTRY
+    from gpt2_conformance.run import replay
 
     emit(event="start", property=ESSENTIALS)
     failed = essentials(backend)

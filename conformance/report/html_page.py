@@ -1,172 +1,13 @@
-"""Reports people read, from a certificate: report.md (short, for a PR comment) and report.html (one
-self-contained page: no scripts, no network; the plots are inline SVG drawn here), written with
-certificate.json and junit.xml, all four at once."""
+"""report.html: one self-contained page (no scripts, no network; the plots are inline SVG drawn here):
+the headline verdict, a contents list, the property x backend table linking to a card per property with
+its errors against their tolerances and the size classes its examples covered."""
 import html
 import math
-import os
-import tempfile
 
-from gpt2_conformance.report.certificate import number, to_json, to_junit
-from gpt2_conformance.outcomes import BAD, STATUS
 from gpt2_conformance.judge.coverage import SEQ_BINS, WIDTH_BINS
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND
-from gpt2_conformance.judge.verdict import only_partial
-
-REPORTS = ("certificate.json", "junit.xml", "report.md", "report.html")
-MAX_FAILURES_MD = 10  # a PR comment stays readable; the rest is in the certificate and the HTML
-MAX_TEXT_MD = 400
-
-
-def write_all(cert, directory):
-    """The four reports of one run, each written whole (a temporary file renamed into place) after all four
-    are rendered, so a failed write leaves no mixture of this run and an earlier one. Readable as any file
-    the user writes (0644 under the usual umask; a temporary file would be 0600), to be served or shared."""
-    texts = dict(zip(REPORTS, (to_json(cert), to_junit(cert), markdown(cert), html_page(cert))))
-    umask = os.umask(0)
-    os.umask(umask)
-    for name, text in texts.items():
-        with tempfile.NamedTemporaryFile("w", dir=directory, prefix=f".{name}.", delete=False, encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(f.name, 0o666 & ~umask)
-        os.replace(f.name, directory / name)
-    return [directory / name for name in REPORTS]
-
-
-def shown(path):
-    """A path as the reports print it: relative to the working directory where it lies below it."""
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
-
-
-def margin(p):
-    """How many times the worst error fits into its tolerance (None without a finite, positive ratio)."""
-    r = number(p.get("worst_ratio"))
-    return 1 / r if r and math.isfinite(r) else None
-
-
-def cell(p):
-    """A property's status with one measure, its worst error/tolerance (below 1 holds), and a known
-    deviation's bound beside it."""
-    text = STATUS[p["status"]]
-    if p.get("worst_ratio") is not None and p["status"] not in ("skipped", "blocked"):
-        text += f" {_g(p['worst_ratio'])}"
-    if p["status"] == "xfailed" and p.get("bound") is not None:
-        text += f" ≤ {_bound(p['bound'])}"
-    return text
-
-
-def _bound(bound):
-    """A known deviation's largest max_ratio as an expectation file writes it (200, 1e4, 4e5)."""
-    def largest(b):
-        return max(largest(v) for v in (b.values() if isinstance(b, dict) else b)) if isinstance(b, (dict, list)) else b
-
-    value = largest(bound)
-    return f"{value:g}" if value < 1e4 else f"{value:.2g}".replace("e+0", "e").replace("e+", "e")
-
-
-def matrix(cert):
-    """(backend names, [(property id, [its result for each backend, or None])]): properties as rows and
-    backends as columns, so that the table stays narrow however many properties there are."""
-    names = [b["name"] for b in cert["backends"]]
-    ids = list(dict.fromkeys(p["id"] for b in cert["backends"] for p in b["properties"]))
-    by = [{p["id"]: p for p in b["properties"]} for b in cert["backends"]]
-    return names, [(pid, [results.get(pid) for results in by]) for pid in ids]
-
-
-def _g(value):
-    value = number(value)
-    return f"{value:.2g}" if isinstance(value, (int, float)) else str(value)
-
-
-def header(cert):
-    parts = [f"suite {cert['suite_version']}", f"profile {cert['profile']}",
-             f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
-    if cert["max_examples"]:
-        parts.append(f"{cert['max_examples']} examples per property")
-    parts += [f"expectations {shown(e['path'])} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
-    return parts
-
-
-def run_verdict(cert):
-    """The headline: passed; FAILED where a backend fails for more than a partial run (not certified wins
-    over partial); else PARTIAL with why."""
-    if cert["passed"]:
-        return "passed"
-    if cert["expectation_errors"] or not all(b["passed"] or only_partial(b["verdict"]) for b in cert["backends"]):
-        return "FAILED"
-    unseen = [r for b in cert["backends"] for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
-              if r not in cert["partial"]]
-    return "PARTIAL (cannot certify: " + "; ".join(dict.fromkeys(cert["partial"] + unseen)) + ")"
-
-
-def verdicts(cert):
-    """[(backend, its verdict with the dtype its core properties were judged in and its declared scope)]."""
-    out = []
-    for b in cert["backends"]:
-        v = b["verdict"]
-        scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
-        level = f"core properties in {v['level']}" if v["level"] else "never imported"
-        out.append((b["name"], f"{v['label']} ({level}; declared scope: {scope})"))
-    return out
-
-
-def _count(n, one, many):
-    return f"{n} {one if n == 1 else many}"
-
-
-def failures(cert):
-    """The results to read about: failed, error, xpassed, and per backend the first blocked one
-    (the others are blocked by the same essentials failure)."""
-    out = []
-    for b in cert["backends"]:
-        bad = [p for p in b["properties"] if p["status"] in BAD and p["status"] != "blocked"]
-        blocked = [p for p in b["properties"] if p["status"] == "blocked"]
-        if blocked:
-            out.append((b, {**blocked[0], "id": _count(len(blocked), "property", "properties")}))
-        out += [(b, p) for p in bad]
-    return out
-
-
-def _short(text, limit=MAX_TEXT_MD):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _md(text):
-    """text as one line of Markdown that renders as itself: no raw HTML, no table cell split, no line break."""
-    text = " ".join(str(text).split())
-    return html.escape(text, quote=False).replace("|", "\\|").replace("*", "\\*").replace("`", "\\`")
-
-
-def markdown(cert):
-    lines = [f"## gpt2-conformance: {_md(run_verdict(cert))}", "", " · ".join(map(_md, header(cert))), ""]
-    lines += [f"- **{_md(name)}**: {_md(text)}" for name, text in verdicts(cert)]
-    names, rows = matrix(cert)
-    lines += ["", "| property | " + " | ".join(map(_md, names)) + " |", "|---|" + "---|" * len(names)]
-    for pid, results in rows:
-        cells = ["" if p is None else f"**{cell(p)}**" if p["status"] in BAD else cell(p) for p in results]
-        lines.append(f"| `{pid}` | " + " | ".join(cells) + " |")
-    lines += ["", "Each cell: the status and the worst error/tolerance over the examples (below 1 holds; its "
-              "inverse is the margin), with a known deviation's bound (xfail 83 ≤ 1e4). Each property's dtype, "
-              "absolute errors, median ratio and coverage are in report.html and certificate.json."]
-    for e in cert.get("expectation_errors", []):
-        lines.append(f"- expectation file error: {e}")
-    bad = failures(cert)
-    if bad:
-        lines += ["", "### Failures", ""]
-    for b, p in bad[:MAX_FAILURES_MD]:
-        lines.append(f"- **{_md(b['name'])} / {p['id']}** ({p['status']}{', ' + p['kind'] if p.get('kind') else ''}): "
-                     f"{_md(_short(p.get('message') or ''))}")
-        if p.get("counterexample"):
-            lines.append(f"  - counterexample: `{_short(p['counterexample'])}`")
-        if p.get("reproduction"):
-            lines.append(f"  - reproduce: `{p['reproduction']}`")
-    if len(bad) > MAX_FAILURES_MD:
-        lines.append(f"- … and {len(bad) - MAX_FAILURES_MD} more (see report.html or certificate.json)")
-    return "\n".join(lines) + "\n"
-
-
-# ---- HTML ----------------------------------------------------------------------------------------
+from gpt2_conformance.outcomes import Status
+from gpt2_conformance.report.text import cell, count, header, headline, margin, matrix, num, number, status, verdicts
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;max-width:1232px}
@@ -242,9 +83,9 @@ def _card(p, anchor):
     e = html.escape
     samples = [[number(err), number(tol)] for err, tol in p.get("samples") or []]
     failing = ([number(p["max_abs_err"]), number(p["tolerance"])]
-               if p["status"] in ("failed", "xfailed") and p.get("tolerance") else None)
+               if status(p) in (Status.FAILED, Status.XFAILED) and p.get("tolerance") else None)
     plot = scatter(samples, failing)
-    lines = [f'<div class="card" id="{anchor}"><span class="badge {p["status"]}">{STATUS[p["status"]]}</span>'
+    lines = [f'<div class="card" id="{anchor}"><span class="badge {p["status"]}">{status(p).label}</span>'
              f'<h3>{e(p["id"])}</h3>']
     if plot:
         lines.append(plot)
@@ -257,16 +98,16 @@ def _card(p, anchor):
         facts.append(f"{exact} with error 0 (bottom edge)")
     if p.get("worst_ratio") is not None:
         m, ratio = margin(p), number(p["worst_ratio"])
-        facts.append(f"worst error/tolerance {_g(ratio)}" + (f", margin {m:.3g}×" if m and ratio <= 1 else ""))
+        facts.append(f"worst error/tolerance {num(ratio)}" + (f", margin {m:.3g}×" if m and ratio <= 1 else ""))
     if p.get("median_ratio") is not None:
-        facts.append(f"median error/tolerance {_g(p['median_ratio'])} (systematic bound {SYSTEMATIC_BOUND[p['dtype']]:g})")
+        facts.append(f"median error/tolerance {num(p['median_ratio'])} (systematic bound {SYSTEMATIC_BOUND[p['dtype']]:g})")
     if p.get("max_abs_err") is not None and p.get("tolerance") is not None:
-        which = {"failed": "counterexample", "xfailed": "largest (known deviation)"}.get(p["status"], "largest")
-        facts.append(f"{which} error {_g(p['max_abs_err'])} vs tolerance {_g(p['tolerance'])}")
+        which = {Status.FAILED: "counterexample", Status.XFAILED: "largest (known deviation)"}.get(status(p), "largest")
+        facts.append(f"{which} error {num(p['max_abs_err'])} vs tolerance {num(p['tolerance'])}")
     lines.append(f"<p>{' · '.join(facts)}</p>")
     lines.append(_coverage(p))
     for label in ("message", "counterexample", "reproduction"):
-        if p.get(label) and (p["status"] != "passed" or label != "message"):
+        if p.get(label) and (status(p) != Status.PASSED or label != "message"):
             lines.append(f"<p><b>{label}</b></p><pre>{e(str(p[label]))}</pre>")
     lines.append("</div>")
     return "".join(lines)
@@ -295,7 +136,7 @@ def _coverage(p):
 
 def html_page(cert):
     e = html.escape
-    verdict = run_verdict(cert)
+    verdict = headline(cert)
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            f"<title>gpt2-conformance: {e(verdict)}</title><style>{CSS}</style></head><body>",
            f"<h1>gpt2-conformance: {e(verdict)}</h1><div class=meta>{e(' · '.join(header(cert)))}<br>"
@@ -321,16 +162,16 @@ def html_page(cert):
                "worst example.</p>")
     for i, b in enumerate(cert["backends"]):
         out.append(f'<h2 id="b{i}">{e(b["name"])} <span class=meta>({e(b["spec"])})</span></h2>')
-        blocked = [p for p in b["properties"] if p["status"] == "blocked"]
+        blocked = [p for p in b["properties"] if status(p) == Status.BLOCKED]
         if blocked:  # the essentials check failed: one cause, so one box
-            out.append(f"<p>{_count(len(blocked), 'property', 'properties')} blocked</p>"
+            out.append(f"<p>{count(len(blocked), 'property', 'properties')} blocked</p>"
                        f"<pre class=blocked>{e(blocked[0]['message'])}</pre>")
-        skipped = [p for p in b["properties"] if p["status"] == "skipped"]
+        skipped = [p for p in b["properties"] if status(p) == Status.SKIPPED]
         if skipped:  # a line, not a card each
             out.append("<p class=meta>skipped: " + "; ".join(f'<span id="{_anchor(i, p["id"])}">{e(p["id"])}</span> '
                                                            f'({e(p.get("message") or "")})' for p in skipped) + "</p>")
         out.append("<div class=grid>" + "".join(_card(p, _anchor(i, p["id"])) for p in b["properties"]
-                                                if p["status"] not in ("blocked", "skipped")) + "</div>")
+                                                if status(p) not in (Status.BLOCKED, Status.SKIPPED)) + "</div>")
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -1,0 +1,118 @@
+"""What every rendering of a certificate says the same way: numbers, paths, the headline, each backend's
+verdict line, each property's cell and the failures to read about. Terminal, report.md, report.html,
+junit.xml and the backend status table are all built from these."""
+import math
+import os
+
+from gpt2_conformance.judge.verdict import only_partial, run_standing
+from gpt2_conformance.outcomes import BAD, Standing, Status
+
+
+def number(value):
+    """A number read back from a certificate (non-finite numbers are the strings "inf", "-inf", "nan")."""
+    return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(value, value)
+
+
+def num(value, digits=2):
+    """The one number format of every report: '-' for none, else `digits` significant digits."""
+    value = number(value)
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else str(value)
+
+
+def bound_text(bound):
+    """A known deviation's largest max_ratio as an expectation file writes it (200, 1e4, 4e5)."""
+    def largest(b):
+        return max(largest(v) for v in (b.values() if isinstance(b, dict) else b)) if isinstance(b, (dict, list)) else b
+
+    value = largest(bound)
+    return f"{value:g}" if value < 1e4 else num(value).replace("e+0", "e").replace("e+", "e")
+
+
+def count(n, one, many):
+    return f"{n} {one if n == 1 else many}"
+
+
+def shown(path):
+    """A path as the reports print it: relative to the working directory where it lies below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def status(p):
+    return Status(p["status"])
+
+
+def margin(p):
+    """How many times the worst error fits into its tolerance (None without a finite, positive ratio)."""
+    r = number(p.get("worst_ratio"))
+    return 1 / r if r and math.isfinite(r) else None
+
+
+def cell(p):
+    """A property's status with one measure, its worst error/tolerance (below 1 holds), and a known
+    deviation's bound beside it."""
+    text = status(p).label
+    if p.get("worst_ratio") is not None and status(p) not in (Status.SKIPPED, Status.BLOCKED):
+        text += f" {num(p['worst_ratio'])}"
+    if status(p) == Status.XFAILED and p.get("bound") is not None:
+        text += f" ≤ {bound_text(p['bound'])}"
+    return text
+
+
+def matrix(cert):
+    """(backend names, [(property id, [its result for each backend, or None])]): properties as rows and
+    backends as columns, so that the table stays narrow however many properties there are."""
+    names = [b["name"] for b in cert["backends"]]
+    ids = list(dict.fromkeys(p["id"] for b in cert["backends"] for p in b["properties"]))
+    by = [{p["id"]: p for p in b["properties"]} for b in cert["backends"]]
+    return names, [(pid, [results.get(pid) for results in by]) for pid in ids]
+
+
+def header(cert):
+    parts = [f"suite {cert['suite_version']}", f"profile {cert['profile']}",
+             f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
+    if cert["max_examples"]:
+        parts.append(f"{cert['max_examples']} examples per property")
+    parts += [f"expectations {shown(e['path'])} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
+    return parts
+
+
+def headline(cert):
+    """The run's verdict, and why where it is not certified or partial."""
+    standing = run_standing(cert)
+    if standing == Standing.CERTIFIED:
+        return "certified (every verdict accepted)"
+    if standing == Standing.NOT_CERTIFIED:
+        why = [f"{b['name']}: {'; '.join(b['verdict']['reasons'] + b['verdict']['training_reasons']) or b['verdict']['label']}"
+               for b in cert["backends"] if not b["passed"] and not only_partial(b["verdict"])]
+        why += ["expectation file errors"] if cert["expectation_errors"] else []
+        return "NOT CERTIFIED (" + "; ".join(why) + ")"
+    unseen = [r for b in cert["backends"] for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
+              if r not in cert["partial"]]
+    return "PARTIAL (cannot certify: " + "; ".join(dict.fromkeys(cert["partial"] + unseen)) + ")"
+
+
+def verdicts(cert):
+    """[(backend, its verdict with the dtype its core properties were judged in and its declared scope)]."""
+    out = []
+    for b in cert["backends"]:
+        v = b["verdict"]
+        scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
+        level = f"core properties in {v['level']}" if v["level"] else "never imported"
+        out.append((b["name"], f"{v['label']} ({level}; declared scope: {scope})"))
+    return out
+
+
+def failures(cert):
+    """The results to read about: failed, error, xpassed, and per backend the first blocked one
+    (the others are blocked by the same essentials failure)."""
+    out = []
+    for b in cert["backends"]:
+        bad = [p for p in b["properties"] if status(p) in BAD and status(p) != Status.BLOCKED]
+        blocked = [p for p in b["properties"] if status(p) == Status.BLOCKED]
+        if blocked:
+            out.append((b, {**blocked[0], "id": count(len(blocked), "property", "properties")}))
+        out += [(b, p) for p in bad]
+    return out

@@ -1,0 +1,66 @@
+"""certify, in steps: run each backend of a Plan in its worker, judge it, and build the certificate."""
+from dataclasses import dataclass
+
+from gpt2_conformance.judge import expectations
+from gpt2_conformance.judge.runner import PropertyResult
+from gpt2_conformance.judge.verdict import Verdict, judge
+from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE
+from gpt2_conformance.report import certificate
+from gpt2_conformance.report.terminal import result_line
+from gpt2_conformance.run import replay
+from gpt2_conformance.run.isolation import run_isolated
+
+
+@dataclass
+class BackendRun:
+    """One backend, run and judged."""
+
+    name: str
+    spec: str
+    verdict: Verdict
+    passed: bool  # its verdict is accepted by the plan
+    capabilities: dict | None  # None: it never imported
+    properties: list[PropertyResult]
+    input_contract: dict | None
+
+    def to_dict(self):
+        return {"name": self.name, "spec": self.spec, "verdict": self.verdict.to_dict(), "passed": self.passed,
+                "capabilities": self.capabilities, "properties": [p.to_dict() for p in self.properties],
+                "input_contract": self.input_contract}
+
+
+def certify(plan, log, live=None):
+    """The certificate (a dict, at the JSON boundary) of every backend of plan. log(line) prints each finished
+    property; live (report.terminal.Progress) shows the one running."""
+    problems = []
+    runs = [certify_backend(spec, plan, problems, log, live) for spec in plan.specs]
+    for f in plan.files:
+        if not any(f.for_backend(run.name, run.spec) for run in runs):
+            problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
+    return certificate.build(runs, seed=plan.seed, profile=plan.profile, max_examples=plan.max_examples,
+                             partial=plan.partial, accepted=vars(plan.accepted), expectations=plan.files,
+                             expectation_errors=problems, command=plan.command, checkpoint=plan.checkpoint)
+
+
+def certify_backend(spec, plan, problems, log, live):
+    """The BackendRun of one spec; the errors of its expectation entries are added to problems."""
+    def on_result(name, result):
+        if live:
+            live.clear()
+        log(result_line(name, result))
+
+    run = run_isolated(spec, plan.property_ids, profile=plan.profile, max_examples=plan.max_examples, seed=plan.seed,
+                       timeout=plan.timeout, on_result=on_result, on_progress=live and live.show,
+                       save_dir=plan.save_dir, checkpoint=plan.checkpoint, expectations=[f.path for f in plan.files],
+                       contract=True)
+    if live:
+        live.clear()
+    entries = expectations.entries_for(plan.files, run.name, spec)
+    wrong = [f"{run.name}: {m}" for m in expectations.unmatched(entries, run.results)]
+    problems += wrong
+    for r in run.results:
+        if r.status in FAILED_WITH_EXAMPLE and not r.reproduction:  # no saved example to replay
+            r.reproduction = replay.certify_command(spec, r.id, plan.profile, plan.seed)
+    verdict = judge(run.results, run.capabilities, plan.partial, wrong)
+    return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted.level, plan.accepted.scope),
+                      run.capabilities and run.capabilities.to_dict(), run.results, run.contract)

@@ -1,0 +1,115 @@
+"""A certify run's plan: every argument, path, file and setting checked before anything runs."""
+import random
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpt2_conformance.backends import BUNDLED, available_bundled, spec_problem
+from gpt2_conformance.cases import checkpoints, profiles
+from gpt2_conformance.judge import expectations, oracle_cache
+from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.reference.params import InvalidParams
+from gpt2_conformance.report.files import REPORTS
+
+
+class UsageError(Exception):
+    """The user's arguments, paths, files or environment are wrong: exit 2, before anything runs."""
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The verdicts a passing run allows besides plain certified."""
+
+    level: str  # the coarsest precision accepted
+    scope: bool  # a declared scope that leaves out published models
+
+
+@dataclass(frozen=True)
+class Plan:
+    specs: tuple
+    property_ids: tuple
+    profile: str
+    max_examples: int | None
+    seed: int | None  # drawn here for a profile that is not derandomized, and recorded
+    timeout: float
+    report_dir: Path
+    save_dir: Path  # failing inputs, for replay
+    files: tuple  # expectations.Expectations, the user's and the shipped ones
+    partial: tuple  # why this run cannot certify
+    accepted: Acceptance
+    checkpoint: str | None
+    command: str
+
+
+def plan(args):
+    """The Plan of `certify` from its parsed arguments (UsageError where one is wrong)."""
+    specs = args.backend or available_bundled()
+    if not specs:
+        raise UsageError(f"no backend can run here; bundled: {', '.join(BUNDLED)}")
+    for spec in specs:
+        _check_spec(spec)
+    try:
+        files = expectations.with_shipped([expectations.load(f) for f in args.expectations], specs)
+    except expectations.ExpectationError as e:
+        raise UsageError(str(e)) from None
+    if args.checkpoint:
+        _check_checkpoint(args.checkpoint)
+    try:
+        oracle_cache.check()
+    except oracle_cache.CacheError as e:
+        raise UsageError(str(e)) from None
+    save_dir = args.save_failing_inputs or args.report_dir / "failing-inputs"
+    for directory in (args.report_dir, save_dir):
+        _writable(directory)
+    _remove_earlier_reports(args.report_dir, save_dir)
+    seed = args.seed
+    if seed is None and not profiles.get(args.profile).derandomize:
+        seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
+    return Plan(tuple(specs), tuple(args.property or REGISTRY), args.profile, args.max_examples, seed, args.timeout,
+                args.report_dir, save_dir, tuple(files), tuple(_partial(args)),
+                Acceptance(args.accept_level, args.accept_scope),
+                checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
+                command=shlex.join(["gpt2-conformance", *sys.argv[1:]]))
+
+
+def _partial(args):
+    partial = profiles.partial(args.profile, args.max_examples)
+    if args.property and set(args.property) != set(REGISTRY):
+        partial.append(f"{len(set(args.property))} of {len(REGISTRY)} properties (--property)")
+    return partial
+
+
+def _check_spec(spec):
+    """A spec that names nothing is the user's mistake (exit 2); one that fails to import is the backend's."""
+    problem = spec_problem(spec)
+    if problem:
+        raise UsageError(problem)
+
+
+def _check_checkpoint(path):
+    try:
+        checkpoints.load(path)  # a malformed directory is rejected here, once, with the reason
+    except InvalidParams as e:
+        raise UsageError(f"--checkpoint: {e}") from None
+
+
+def _writable(directory):
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".gpt2-conformance-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"cannot write reports to {directory}: {e.strerror or e}") from None
+
+
+def _remove_earlier_reports(report_dir, save_dir):
+    """An earlier run's reports must not stand beside this run's and contradict them."""
+    for name in REPORTS:
+        path = report_dir / name
+        if path.is_dir() and not path.is_symlink():
+            raise UsageError(f"cannot write reports to {report_dir}: {name} there is a directory")
+        path.unlink(missing_ok=True)
+    for saved in save_dir.glob("*.npz"):
+        saved.unlink()
