@@ -4,9 +4,9 @@ import platform
 
 import pytest
 
-from gpt2_conformance.report import certificate
 from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.reference import HParams
+from gpt2_conformance.report import certificate
 
 GPT2_SMALL = HParams(n_vocab=50257, n_ctx=1024, n_embd=768, n_head=12, n_layer=12)
 # Environment variables that change how fast BLAS runs; the table says which were set.

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.backends import available_bundled
+from gpt2_conformance.judge import oracle_cache
 
 
 @pytest.fixture(scope="module")

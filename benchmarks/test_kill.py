@@ -3,9 +3,9 @@ and a selftest do): finding a failing example, then shrinking it to a minimal co
 import pytest
 
 from gpt2_conformance.cases import profiles
+from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.mutants import MUTANTS
 from gpt2_conformance.properties import REGISTRY
-from gpt2_conformance.judge.runner import run_property
 
 KILLS = [(m, p) for m in MUTANTS.values() for p in m.kills]
 
