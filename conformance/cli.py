@@ -46,9 +46,17 @@ def parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gpt2-conformance {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    defaults = _DefaultsOnce
+    _certify_parser(sub)
+    _replay_parser(sub)
+    sub.add_parser("backends", help="list bundled and registered backends and whether they can run here").set_defaults(
+        run=backends)
+    golden.add_parser(sub)
+    _selftest_parser(sub)
+    return p
 
-    c = sub.add_parser("certify", help="run every property against every chosen backend", formatter_class=defaults)
+
+def _certify_parser(sub):
+    c = sub.add_parser("certify", help="run every property against every chosen backend", formatter_class=_DefaultsOnce)
     c.set_defaults(run=certify)
     c.add_argument("--backend", action="append", metavar="SPEC",
                    help="a bundled name, an entry-point name or package.module:attr (repeatable; "
@@ -79,18 +87,18 @@ def parser():
                    help="exit 0 for verdicts certified within a declared scope that leaves out published GPT-2 models "
                         "(the verdict still says so)")
 
+
+def _replay_parser(sub):
     r = sub.add_parser("replay", help="re-run a failing example saved by certify (exit 1: it fails still, 0: it passes)",
-                       formatter_class=defaults)
+                       formatter_class=_DefaultsOnce)
     r.set_defaults(run=replay_command)
     r.add_argument("file", type=Path)
     r.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
 
-    sub.add_parser("backends", help="list bundled and registered backends and whether they can run here").set_defaults(
-        run=backends)
-    golden.add_parser(sub)
 
+def _selftest_parser(sub):
     s = sub.add_parser("selftest", help="every property against every mutant (known GPT-2 bugs): the kill matrix",
-                       formatter_class=defaults)
+                       formatter_class=_DefaultsOnce)
     s.set_defaults(run=selftest)
     s.add_argument("--profile", default="ci", choices=list(profiles.PROFILES))
     s.add_argument("--mutant", action="append", metavar="NAME", help="only these mutants (repeatable; default: all)")
@@ -99,7 +107,6 @@ def parser():
                    help="correct backends that must still certify (repeatable; default: every available bundled one)")
     s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
                    help="where selftest.json is written")
-    return p
 
 
 class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):

@@ -14,7 +14,8 @@ from gpt2_conformance.cases import profiles, strategies
 from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.cli import exit_status
 from gpt2_conformance.judge import coverage
-from gpt2_conformance.judge.runner import MAX_BLIND, run_property
+from gpt2_conformance.judge.runner import run_property
+from gpt2_conformance.judge.search import MAX_BLIND
 from gpt2_conformance.judge.verdict import judge
 from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import HParams

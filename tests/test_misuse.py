@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from gpt2_conformance import cli
-from gpt2_conformance.run import certify as certify_steps
 from gpt2_conformance.cases import checkpoints
 from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.reference import HParams
+from gpt2_conformance.run import certify as certify_steps
 from tests import certificates
 
 HP = HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1)

@@ -41,7 +41,7 @@ def test_a_known_failure_is_green_with_its_expectation_file_and_red_without(tmp_
     assert p["status"] == "xfailed" and "nanoGPT/issues/274" in p["message"] and p["examples"] == 50
     assert cert["backends"][0]["verdict"]["known_deviations"] == ["reference_logits"]
     assert p["bound"] == 200 and "| `reference_logits` | xfail " in (tmp_path / "with/report.md").read_text()
-    assert f" ≤ 200 |" in (tmp_path / "with/report.md").read_text()  # its measure beside its bound
+    assert " ≤ 200 |" in (tmp_path / "with/report.md").read_text()  # its measure beside its bound
     umask = os.umask(0)
     os.umask(umask)
     assert all((tmp_path / "with" / name).stat().st_mode & 0o777 == 0o666 & ~umask for name in REPORTS)

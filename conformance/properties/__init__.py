@@ -7,8 +7,6 @@ so the runner can record passing margins as well as failures.
 """
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from gpt2_conformance.backends import BackendClock, guarded_load
 from gpt2_conformance.cases import strategies
 from gpt2_conformance.cases.weights import SCALES
@@ -144,23 +142,25 @@ def applicable(prop, capabilities, space=strategies.Space()):
     return prop.precondition(space) if prop.precondition else None
 
 
+# isort: off
 from gpt2_conformance.properties import (  # noqa: E402  registration order is report order
-    batch_padding,
-    causal_gradient,
     causal_masking,
-    determinism,
-    finite_outputs,
-    generation,
-    gradients,
-    known_answers,
-    kv_cache,
-    lm_loss,
-    official_logits,
     prefix_consistency,
-    reference_logits,
-    tied_gradient,
     tied_head,
+    reference_logits,
+    official_logits,
+    determinism,
+    kv_cache,
+    generation,
+    finite_outputs,
+    batch_padding,
+    lm_loss,
+    known_answers,
+    gradients,
+    tied_gradient,
+    causal_gradient,
 )
+# isort: on
 
 for _dtype in ("float16", "bfloat16"):
     tier("reference_logits", _dtype)

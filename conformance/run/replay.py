@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gpt2_conformance.cases.strategies import Case, Space
-from gpt2_conformance.judge.runner import PropertyFailed, failure_kind
+from gpt2_conformance.judge.search import PropertyFailed, failure_kind
 from gpt2_conformance.outcomes import Kind, Status
 from gpt2_conformance.properties import REGISTRY, Context, applicable
 from gpt2_conformance.reference.params import param_shapes

@@ -74,15 +74,8 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
             if progress:
                 progress(cell)
         scores.append(_scored(mutant, cells[-len(property_ids):], results, property_ids))
-    backends = []
-    for spec in available_bundled() if backend_specs is None else backend_specs:
-        # judged as certify judges it: with its shipped known deviations, training included
-        files = expectations.with_shipped([], [spec])
-        backend = run_isolated(spec, property_ids, profile=profile_name, expectations=[f.path for f in files],
-                               on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
-        verdict = judge(backend.results, backend.capabilities)
-        backends.append({"name": backend.name, "spec": spec, "passed": verdict.accepted(),
-                         "verdict": verdict.label, "properties": [r.to_dict() for r in backend.results]})
+    backends = [_correct_backend(spec, property_ids, profile_name, progress)
+                for spec in (available_bundled() if backend_specs is None else backend_specs)]
     kill_times = [v["seconds"] for v in scores if v["seconds"] is not None]
     cpu_times = [v["cpu_seconds"] for v in scores if v["cpu_seconds"] is not None]
     return {
@@ -104,6 +97,16 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
         "cells": cells,
         "backends": backends,
     }
+
+
+def _correct_backend(spec, property_ids, profile_name, progress):
+    """A correct backend, judged as certify judges it: with its shipped known deviations, training included."""
+    files = expectations.with_shipped([], [spec])
+    backend = run_isolated(spec, property_ids, profile=profile_name, expectations=[f.path for f in files],
+                           on_result=progress and (lambda name, r: progress(_backend_cell(name, r))))
+    verdict = judge(backend.results, backend.capabilities)
+    return {"name": backend.name, "spec": spec, "passed": verdict.accepted(), "verdict": verdict.label,
+            "properties": [r.to_dict() for r in backend.results]}
 
 
 def _backend_cell(name, result):
