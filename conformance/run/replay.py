@@ -1,7 +1,7 @@
 """Failing examples saved as .npz and re-run: `certify --save-failing-inputs DIR`, `replay FILE`.
 
 A property draws its example through `data.draw`; the runner records every draw of the failing
-example (runner.RecordedData). Replaying feeds the same values back in the same order, so any property
+example (judge/search.py, RecordedData). Replaying feeds the same values back in the same order, so any property
 re-runs its own check on the saved example, with no property-specific code here. The file also holds,
 for people and other tools, the config (`hparams/*`), weights (`weights/<canonical name>`) and tokens of
 every drawn generated model.
