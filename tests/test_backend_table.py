@@ -20,7 +20,7 @@ def test_rows_say_what_the_certificate_says():
         backend("bad", "not certified: tied_head failed (tolerance)", "float32", prop("tied_head", "failed", 6.8)),
     ]}
     lines = table([cert]).splitlines()
-    assert lines[2] == "| `good` | certified | float32 | 1e-06 | 0.1 | 0.05 | ci | 2 |"
+    assert lines[2] == "| `good` | certified | float32 | 1e-6 | 0.1 | 0.05 | ci | 2 |"
     assert lines[3] == "| `odd` | certified with known deviations (reference_logits) | float32 | 0.003 | 0.5 | 0.01 | ci | 2 |"
     assert lines[4] == "| `half` | certified at bfloat16 | bfloat16 | inf | 0.2 | 0.1 | ci | 1 |"
     assert lines[5] == "| `bad` | not certified: tied_head failed (tolerance) | float32 | - | - | - | ci | 1 |"

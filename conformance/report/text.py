@@ -18,7 +18,9 @@ def num(value, digits=2):
     value = number(value)
     if value is None:
         return "-"
-    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else str(value)
+    if not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.{digits}g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")  # 8.3e4, 2.1e-5
 
 
 def bound_text(bound):
@@ -27,7 +29,7 @@ def bound_text(bound):
         return max(largest(v) for v in (b.values() if isinstance(b, dict) else b)) if isinstance(b, (dict, list)) else b
 
     value = largest(bound)
-    return f"{value:g}" if value < 1e4 else num(value).replace("e+0", "e").replace("e+", "e")
+    return f"{value:g}" if value < 1e4 else num(value)
 
 
 def count(n, one, many):
