@@ -2,7 +2,7 @@
 
 It computes in the dtype of the parameters it is given: float64 is the reference;
 the same code in float32 measures how much rounding a correct float32 GPT-2 shows
-(see conformance/judge/tolerances.py).
+(see docs/tolerances.md).
 """
 import math
 
@@ -12,8 +12,8 @@ from gpt2_conformance.reference.params import check_inputs
 
 
 def gelu(x):
-    # x * x * x, not x**3: NumPy computes x**3 with pow(), 25x slower than two multiplies (the MLP's
-    # n_ctx * 4 n_embd GELUs were a third of a GPT-2 small forward pass), within an ulp of it.
+    # x * x * x, not x**3: NumPy computes x**3 with pow(), many times slower than two multiplies
+    # (docs/performance.md), and the two agree within an ulp.
     return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
 
 

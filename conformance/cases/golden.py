@@ -18,8 +18,8 @@ differ from the exact logits by up to the float32 tolerance of gpt2_conformance.
 the case from the reference's own float32 error e32; a backend differs from the exact logits by up to
 its own dtype's tolerance. By the triangle inequality a backend and the official code differ by at
 most the sum, which is what the backend is held to. e32 and max |logits| are measured by
-gpt2_conformance.judge.tolerances.reference_with_error when a case is made and stored in manifest.json (the
-GPT-2 small shape case takes the reference most of a minute).
+gpt2_conformance.judge.tolerances.reference_with_error when a case is made and stored in manifest.json, so
+that no run recomputes them (slow at the GPT-2 small shape: docs/golden.md).
 
     gpt2-conformance golden --official-src CLONE/src          regenerate every case with the official code
     gpt2-conformance golden --check [--official-src CLONE/src] verify the committed logits

@@ -105,18 +105,17 @@ SIZES = (
          min_seq=16, weight=2, top=("n_layer",)),
     Size("large batches", n_layer=(1, 2), n_head=(2, 4), head_dim=(4, 8), n_vocab=(2, 64), n_ctx=(16, 64),
          batch=(5, 8), min_seq=16, weight=2, top=("batch",)),
-    # seconds an example at long sequences (20 s for the reference's five backward passes at 824 tokens):
-    # searched on its own in the properties of always_for only, never drawn among the small class
+    # seconds an example at long sequences (docs/cases.md): searched on its own in the properties of
+    # always_for only, never drawn among the small class
     Size("GPT-2 small's layer", n_layer=(1, 1), n_head=(12, 12), head_dim=(64, 64), n_vocab=(2, 512),
          n_ctx=(1024, 1024), batch=(1, 1), min_seq=64, weight=0, always_for=("reference_logits", "kv_cache")),
 )
 
 # For backends that compile or export a graph per architecture (Capabilities.compiles_per_architecture):
-# at seconds per new architecture (torch.compile 15-45 s, an ONNX export ~5 s, measured) free
-# architectures would make a property run take hours, so their cases draw one of these and vary the
-# weights, scales and tokens freely. Smallest first, which is where Hypothesis shrinks to. Between them:
-# one and several heads and layers, odd sizes, the largest the small size class draws, head_dim 64 over
-# long sequences, and one layer of GPT-2 small.
+# at seconds per new architecture (docs/cases.md) free architectures would make a property run take
+# hours, so their cases draw one of these and vary the weights, scales and tokens freely. Smallest first,
+# which is where Hypothesis shrinks to. Between them: one and several heads and layers, odd sizes, the
+# largest the small size class draws, head_dim 64 over long sequences, and one layer of GPT-2 small.
 ARCHITECTURES = (
     Size.of("2 heads of 4", HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1), weight=6),
     Size.of("one head of 12, 2 layers", HParams(n_vocab=53, n_ctx=32, n_embd=12, n_head=1, n_layer=2), weight=6),
@@ -194,10 +193,10 @@ class NoSizeClass(ValueError):
 def strata(space, max_examples, property_id=None):
     """[(Space, examples)]: a property's examples split so that each size class whose share (its weight)
     of max_examples comes to one example or more gets that share, drawn from it alone. A search of mixed
-    draws would leave it to chance (Hypothesis draws in clusters of alike examples: at 500 examples a class
-    of weight 3 in 136 went undrawn by one property in three runs): so each property of a certifying run
-    reaches each of GPT-2's real dimensions (GPT-2 small's own layers, seconds an example, in the properties
-    of its `always_for` at least). The first stratum draws the rest from the other classes."""
+    draws would leave it to chance (Hypothesis draws in clusters of alike examples, docs/cases.md): so each
+    property of a certifying run reaches each of GPT-2's real dimensions (GPT-2 small's own layers, seconds
+    an example, in the properties of its `always_for` at least). The first stratum draws the rest from the
+    other classes."""
     if space.fixed is not None:
         return [(space, max_examples)]
     sizes = [s for s in space.sizes if s.within(space.scope) is not None]  # as cases() draws them

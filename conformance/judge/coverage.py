@@ -18,7 +18,7 @@ from gpt2_conformance.cases import strategies
 from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.reference import gpt2
 
-SEES = 2.0**-10  # measured: the smallest movement of an example that moves at all is 3.3e-3 (docs/cases.md)
+SEES = 2.0**-10  # under 3.3e-3, the smallest movement of any example that moves at all (docs/cases.md)
 SEQ_BINS = (1, 2, 16, 64, 256, 512)  # the coverage grid's rows: sequence lengths from each edge on
 WIDTH_BINS = (1, 2, 16, 64, 256)  # and its columns: n_embd
 

@@ -20,12 +20,12 @@ tolerance by at most max_ratio: one number for every example, or a table of one 
 an unnamed scale gets none and examples without a scale (golden cases, checkpoint weights) get the
 table's largest; with `where`, examples of other hparams get none. The bound is on
 error / tolerance rather than on the error itself because a numerical deviation is amplified exactly
-where the tolerance is: near attention ties one example of an fp16 GELU table errs by 9.1 (at 70 times
-its tolerance), more than a ReLU in place of GELU errs on most (at 6000 times theirs). So a known small
-deviation never covers a structural bug in the same property. One that now passes is `xpassed`, which
-fails the run, so lists do not rot; one that fails differently (or beyond its bound) stays
-`failed`/`error`, a new failure. A deviation that only some draws meet (`where` narrows it to rare
-examples) may say `strict = false`: a run that does not meet it then passes instead of `xpassed`.
+where the tolerance is: near attention ties a small deviation errs by more than a structural bug does on
+most examples, at a far smaller ratio (docs/expectations.md). So a known small deviation never covers a
+structural bug in the same property. One that now passes is `xpassed`, which fails the run, so lists do
+not rot; one that fails differently (or beyond its bound) stays `failed`/`error`, a new failure. A
+deviation that only some draws meet (`where` narrows it to rare examples) may say `strict = false`: a
+run that does not meet it then passes instead of `xpassed`.
 A core property must run: an entry may bound its numerical deviation (kind tolerance), never excuse an
 error or a missing capability. An entry naming an unknown property, or a dtype tier the backend never
 ran for that property, is an error of the file. Blocked properties (see runner.essentials) are not

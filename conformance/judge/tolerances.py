@@ -1,54 +1,12 @@
 """Tolerances, derived per example from what the authority itself achieves.
 
-A correct GPT-2 computing in a floating-point format with unit roundoff u returns logits
-l_hat = l + d with |d| <~ kappa * u, where kappa is the example's condition: it grows with depth and
-width, and above all with the size of the attention scores (scores thousands apart turn softmax into
-a near-argmax whose near-ties amplify rounding). kappa varies over more than four orders of
-magnitude across generated examples (measured: |d| / (u * max|l|) from 0.2 to 7e4), so no single
-absolute or relative tolerance is both safe and tight.
-
-The reference measures kappa * u32 on every example. It runs in float32 on SAMPLES roundings of the
-weights to float32 (the plain one, and SAMPLES - 1 after a relative perturbation of one unit
-roundoff, which any float32 implementation's storage is entitled to), and
-
-    e32 = max over samples of max |l_ref32 - l_ref64|.
-
-Another correct float32 implementation differs from these only in summation order, fused
-multiply-adds and exp/tanh kernels: the same kappa, a different draw of the rounding. One sample is
-not enough: when one near-tie dominates, two draws are like two Gaussians and their ratio is heavy
-tailed (measured: transformers' error / one sample's error up to 20 over 1200 examples). Over four
-samples the worst ratio seen was 2.6 (400 examples of scales unit/large/huge, transformers SDPA).
-To first order rounding error is proportional to u, so a backend computing in a format with unit
-roundoff u gets
+e32, the largest deviation from float64 of the reference run in float32 on SAMPLES roundings of the
+weights, measures how much rounding the example amplifies. A backend computing with unit roundoff u gets
 
     tolerance = max(SAFETY * e32 * u / u32,  FLOOR_ULPS * u * max|l_ref64|)
 
-SAFETY = 16 leaves a margin of 6x over the worst ratio seen. The floor covers examples where e32 is
-accidentally tiny: two correct results may differ by a few ulps of the largest logit.
-Bugs sit far above this: an exact-erf GELU moves logits by ~1e-4 where e32 ~ 1e-6.
-
-Half precision (float16 and bfloat16, u = 2**-11 and 2**-8) scales e32 by u / u32 too. The
-first-order model holds where rounding stays a small perturbation of the attention scores,
-u * |score| << 1. At the scale huge (scores ~1e4) u * |score| is 5 (float16) to 40 (bfloat16), at large
-(scores thousands apart) 0.5 to 4: rounding reorders near-tied scores, the error is no longer linear in
-u, and the ratio reached 33 (huge) and 3.0 (large, bfloat16, the thorough profile). So half precision is
-compared on the scales unit and tiny; what holds at large and huge in every dtype (finite logits,
-causality, a pass through past) is the other properties', in the backend's core dtype. (float16 also
-overflows at huge: scores beyond 65504, and the official -1e10 mask constant itself.)
-
-Linear scaling also misses a near-tie that half precision's rounding crosses but float32's does not:
-found by Hypothesis at the ci profile (n_embd 2, n_layer 2, scale unit): the first LayerNorm sees a
-variance near eps and amplifies float16's rounding of the embeddings to 1e-2, which then flips the sign
-of x1 - x2 = -0.009 at the second block's LayerNorm (over n_embd = 2 nearly a step function) and moves
-the logits by 7, while e32 * u / u32 stays ~0.2. So a tier also measures the
-reference run as a half-precision backend runs (tier_error: in float32, each LayerNorm, Conv1D, GELU and
-softmax output, and the residual stream, rounded to the format) and takes the larger estimate:
-
-    tolerance = max(SAFETY_HALF * max(e32 * u / u32, e_tier),  FLOOR_ULPS * u * max|l_ref64|)
-
-Measured at the thorough profile (2,000 examples of the four tiers): transformers SDPA errs by at most 0.39
-of that tolerance, a margin of 2.6. A float32 model with ReLU in place of GELU that declares bfloat16
-reaches 1.4 times its tolerance, median 0.35: it is not certified at bfloat16.
+in half precision with SAFETY_HALF * max(e32 * u / u32, tier_error) as the first term; the loss and the
+gradients are derived alike. docs/tolerances.md has the argument and the measurements behind each constant.
 """
 from contextlib import ExitStack
 from dataclasses import replace
@@ -61,10 +19,10 @@ from gpt2_conformance.cases.weights import SCALES
 from gpt2_conformance.reference import backward, gpt2
 
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
-SAFETY = 16.0
-SAFETY_HALF = 4.0
-FLOOR_ULPS = 4.0
-SAMPLES = 4
+SAFETY = 16.0  # 6 times the worst error / e32 of a correct float32 backend seen
+SAFETY_HALF = 4.0  # 2.6 times the worst error / max(e32 * u / u32, tier_error) of a correct one seen
+FLOOR_ULPS = 4.0  # for an accidentally tiny e32: two correct results may differ by a few ulps
+SAMPLES = 4  # one sample's e32 is a heavy-tailed estimate of another implementation's error
 ORDERED_CHUNKS = 256  # up to 256 positions summed one by one, as a loop over positions does
 
 
@@ -110,9 +68,9 @@ def grads_with_error(params, tokens, loss_mask=None):
 
     A gradient is often a small difference of large terms (a bias's: the sum of its upstream gradient over
     every position), and another implementation's formula cancels in another order: the reference's own
-    float32 backward can be exact where a correct one errs by u times the terms (measured: transformers'
-    wpe gradient 3.7e-9 where the reference's is exactly 0, at n_embd 1). Perturbing each step's result
-    is the standard model of any implementation's rounding, so e32 sees the size of the terms."""
+    float32 backward can be exact where a correct one errs by u times the terms (docs/training.md).
+    Perturbing each step's result is the standard model of any implementation's rounding, so e32 sees the
+    size of the terms."""
     loss64, grads64 = backward.loss_and_grads(params.astype(np.float64), tokens, loss_mask)
     e32 = dict.fromkeys(["loss", *grads64], 0.0)
     for p32, patches in _float32_runs(params):
@@ -146,10 +104,10 @@ def gradient_scale(params, tokens, loss_mask=None):
     """{"gradients": the size of the terms every gradient is a sum of, "loss": the size of the loss's
     terms}. The first is the largest entry of any tensor's gradient when the loss's own gradient, softmax
     - one-hot, is replaced by softmax + one-hot, which cannot cancel. Where the model is sure of the next
-    token the two nearly cancel: the gradients are then tiny (1e-11, measured) while every float32
-    implementation rounds the softmax's 1 - 1e-11 to 1, erring by u times the terms. The loss, a
-    log-sum-exp less the label's logit, likewise errs by u times the largest logit; and "predictions", the
-    number of terms its mean sums (see reduction_ulps)."""
+    token the two nearly cancel: the gradients are then tiny while every float32 implementation rounds the
+    softmax's 1 - 1e-11 to 1, erring by u times the terms. The loss, a log-sum-exp less the label's logit,
+    likewise errs by u times the largest logit; and "predictions", the number of terms its mean sums (see
+    reduction_ulps)."""
     logits, cache = backward.forward_with_cache(params, tokens)
     z = gpt2.softmax(logits[:, :-1])
     np.put_along_axis(z, tokens[:, 1:, None], np.take_along_axis(z, tokens[:, 1:, None], axis=-1) + 1, axis=-1)
@@ -181,8 +139,7 @@ def reduction_ulps(terms):
     """ulps of its terms' size by which a correct mean of `terms` numbers may differ from the reference's:
     each implementation sums in an order of its own (pairwise, blocked, over padded rows), and a pairwise
     sum errs by up to ceil(log2 terms) ulps of its terms (Higham, Accuracy and Stability, 4.2). The
-    reference's own float32 samples sum in one order, so e32 does not show it. Measured: Keras Hub on JAX,
-    the mean of 80 predictions over rows padded to the batch, 4.1 ulps of its terms off."""
+    reference's own float32 samples sum in one order, so e32 does not show it."""
     return float(np.ceil(np.log2(max(terms, 1.0))))
 
 
@@ -196,8 +153,7 @@ def _summed_in_chunks(step, chunks):
     """step (conv1d_backward or head_backward: (dx, gradients summed over positions)) with those sums taken
     chunk of positions by chunk, one after another, as a loop over positions or a blocked matrix product
     accumulates, and not in numpy's order. Where every position contributes alike (n_embd 1, one token
-    repeated) the order decides the error: measured, over 120 alike positions numpy's order erred by 0.1
-    ulps of the terms, and openai/gpt-2's own code, summing one position after another, by 16."""
+    repeated) the order decides the error, and numpy's order errs far less than a loop's (docs/tolerances.md)."""
     def chunked(dy, x, w):
         rows = zip(np.array_split(dy.reshape(-1, dy.shape[-1]), chunks), np.array_split(x.reshape(-1, x.shape[-1]), chunks))
         parts = [step(d, a, w) for d, a in rows if len(d)]
@@ -223,8 +179,7 @@ _softmax = gpt2.softmax
 def _row_max(x):
     """max(1, |max x|) of each row: a softmax of scores s errs by u |log-sum-exp(s)| ~ u |max s| relatively
     where it is computed from s minus the log-sum-exp, as a fused attention's backward recomputes it from
-    the forward's (measured: SDPA's attention gradients at scores ~1e4 err by 25 times what u alone
-    explains). Masked scores (-1e10) never are the maximum."""
+    the forward's (docs/training.md). Masked scores (-1e10) never are the maximum."""
     return np.maximum(np.abs(x.max(axis=-1, keepdims=True)), 1.0)
 
 
@@ -240,9 +195,8 @@ def tier_error(params, tokens, ref64, dtype):
 
 def _in_dtype(step, name, dtype):
     """A step of gpt2.py that stores what it returns in dtype, and so does the residual stream between steps:
-    a block and a LayerNorm read it rounded. (Where the stream cancels, x + a of two values near 1.5
-    making 0.2, its rounding at 1.5 is what a LayerNorm of near-equal values amplifies: measured, an
-    n_embd 2 example whose float16 error was 7 times the estimate without it, and matches it with it.)"""
+    a block and a LayerNorm read it rounded: where the stream cancels, its rounding before the cancellation
+    is what a LayerNorm of near-equal values amplifies (docs/tolerances.md)."""
     def stored(*args):
         return round_to(step(*args), dtype)
 
@@ -288,8 +242,7 @@ def loss_tolerance(logits_tol, n_vocab, dtype, predictions):
     Both terms move by at most max|d logits|, so errors in the logits move the loss by 2 logits_tol.
     The loss computation rounds too: logsumexp = max + log(sum exp(l - max)) with 0 <= log(sum) <= log
     n_vocab, whose rounding the logits floor (FLOOR_ULPS * u * max|l|) does not cover when the logits
-    are small (measured: transformers' float32 loss 2.6e-8 off with max|l| ~ 1, n_vocab 2); and the mean
-    is summed in an order of the implementation's own (reduction_ulps).
+    are small; and the mean is summed in an order of the implementation's own (reduction_ulps).
     """
     return 2 * logits_tol + (FLOOR_ULPS + reduction_ulps(predictions)) * UNIT_ROUNDOFF[dtype] * np.log(n_vocab)
 

@@ -33,7 +33,7 @@ def _scaled(name, relative=1e-5):
 
 
 register(
-    # Every example stays under its tolerance (at most 0.92 of it): the median, 0.18, catches it.
+    # Every example stays under its tolerance: only the median catches it (docs/systematic.md).
     Mutant("gelu_coefficient_3_digits", "GELU's cubic coefficient rounded to 0.0447 (0.044715)",
            f"{SLIP}; GELU constants wrong in a real port: huggingface/transformers#11514 (coefficients swapped)",
            ("reference_logits",), patches={"gelu": _gelu(math.sqrt(2 / math.pi), 0.0447)}),

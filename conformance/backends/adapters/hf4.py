@@ -91,7 +91,7 @@ def _official_shape(name, grad):
 
 
 class FlaxModel:
-    """JAX compiles every op afresh for each new input shape (seconds, measured), so the tokens go in
+    """JAX compiles every op afresh for each new input shape (seconds each), so the tokens go in
     right-padded to n_ctx and a batch of at least 4 (backends.right_padded): the causal mask keeps the padding out of
     every real token's logits (causal_masking checks exactly that), and architectures come from the
     fixed pool (compiles_per_architecture)."""

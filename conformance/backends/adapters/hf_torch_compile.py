@@ -2,10 +2,10 @@
 
 Compiled with dynamic shapes, so a new batch or sequence length reuses the compiled graph, and so does
 a new model of an architecture compiled before (its weights are graph inputs); a new architecture
-compiles afresh (15-45 s measured), so the backend declares compiles_per_architecture and its cases
-draw from a fixed pool of architectures (gpt2_conformance.cases.strategies.ARCHITECTURES). Dynamo's recompile
-limit is raised and made an error: past it, torch.compile silently falls back to eager, and eager is
-not what this backend certifies.
+compiles afresh (tens of seconds, docs/cases.md), so the backend declares compiles_per_architecture and
+its cases draw from a fixed pool of architectures (gpt2_conformance.cases.strategies.ARCHITECTURES).
+Dynamo's recompile limit is raised and made an error: past it, torch.compile silently falls back to
+eager, and eager is not what this backend certifies.
 """
 from dataclasses import replace
 

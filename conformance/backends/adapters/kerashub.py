@@ -11,11 +11,11 @@ path `generate` decodes with (a cache preallocated to n_ctx, filled by Keras Hub
 differentiate the plain call with the engine's own autodiff (tf.GradientTape, jax.value_and_grad over
 stateless_call, torch's backward), mapped back through Keras Hub's own converter inverted.
 
-On JAX every op compiles afresh for each new input shape (5-6 s per new (batch, length), measured on
-2 cores), so there the plain call takes the tokens right-padded to n_ctx and a batch of at least 4,
-with a padding mask, as Keras Hub's preprocessor pads to its sequence_length; the causal mask keeps
-the padding out of every real token's logits (causal_masking checks exactly that), and the backend
-draws its architectures from the fixed pool (compiles_per_architecture).
+On JAX every op compiles afresh for each new input shape (seconds each, docs/backends.md), so there
+the plain call takes the tokens right-padded to n_ctx and a batch of at least 4, with a padding mask,
+as Keras Hub's preprocessor pads to its sequence_length; the causal mask keeps the padding out of every
+real token's logits (causal_masking checks exactly that), and the backend draws its architectures from
+the fixed pool (compiles_per_architecture).
 """
 import os
 import sys

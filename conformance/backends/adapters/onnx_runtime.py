@@ -10,12 +10,11 @@ same way: the exported graph holds wte once, read by both the embedding lookup a
 head the exporter had folded into a copy would not follow, and tied_head would say so.
 
 The graph is exported unoptimized (optimize=False): onnxscript's optimizer, on by default, folds the
-head's Transpose(wte) into a constant copy of wte.T (measured with torch 2.13 / onnxscript 0.7), so
-the optimized graph holds two copies of wte, cannot be run with other weights, and is no longer tied.
-ONNX Runtime's own ConstantFolding is disabled for the same reason: it folds Transpose(wte) at session
-creation from the value in the file, not from the add_initializer override (measured with
-onnxruntime 1.31: the head kept the export-time wte, error 6.8 after set_wte); its other graph
-optimizations stay on.
+head's Transpose(wte) into a constant copy of wte.T, so the optimized graph holds two copies of wte,
+cannot be run with other weights, and is no longer tied. ONNX Runtime's own ConstantFolding is disabled
+for the same reason: it folds Transpose(wte) at session creation from the value in the file, not from
+the add_initializer override, so the head keeps the export-time wte; its other graph optimizations stay
+on (docs/backends.md has the versions this was found with).
 """
 import os
 import tempfile

@@ -6,9 +6,8 @@ variance, Conv1D as reshape-matmul on [1, nx, nf] weights, scores scaled by rsqr
 logits by matmul(h, wte, transpose_b=True).
 
 The forward pass is one tf.function per n_layer whose signature leaves every size open (None), with the
-weights passed in as arguments: a new config or sequence length reuses the graph instead of retracing
-(measured on a busy 2-core machine: the first call of a depth traces in 3-5 s, once; later calls of any
-width, vocabulary or shape at that depth take 4-80 ms; a tf.function per model would retrace per example).
+weights passed in as arguments: a new config or sequence length reuses the graph instead of retracing,
+which takes seconds, where a tf.function per model would retrace per example (docs/backends.md).
 The weights live in tf.Variables, so set_wte assigns the live embedding that the tied head reads.
 """
 import os
