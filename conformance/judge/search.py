@@ -176,8 +176,7 @@ class Found:
 def _search(test, backend):
     try:
         # Generated models are small: more than one thread per BLAS or OpenMP pool only contends, most of all
-        # on a loaded machine (measured: a mutant's time to kill fell from 14-18 s to 3 s on 2 busy cores, and
-        # torch's OpenMP pool of 2 took 142 ms for a forward pass of 4 ms beside another busy process).
+        # on a loaded machine (docs/performance.md, "One thread per pool").
         with threadpool_limits(1), _without_local_constants():
             test()
     except PropertyFailed as e:

@@ -262,8 +262,8 @@ def _as(past, dtype):
 
 # The systematic criterion: a bug that moves every example's logits by a few e32 stays under each
 # example's tolerance, but not under a bound on the typical ratio. docs/systematic.md derives the bounds,
-# per precision, from what every bundled backend measures (three times the largest median of a correct
-# one), and shows which perturbations they catch.
+# per precision, from what every bundled backend measures (about three times the largest median of a
+# correct one), and shows which perturbations they catch.
 SYSTEMATIC_BOUND = {"float64": 0.15, "float32": 0.15, "float16": 0.3, "bfloat16": 0.3}
 SYSTEMATIC_MIN_EXAMPLES = 9  # official_logits' nine golden cases are the fewest a property runs
 

@@ -157,7 +157,7 @@ def html_page(cert):
     for err in cert.get("expectation_errors", []):
         out.append(f"<p class=failed>expectation file error: {e(err)}</p>")
     out.append("<p class=meta>Each plot: one point per example, its measured error against the tolerance it was "
-               "held to (derived per example, see conformance/judge/tolerances.py). Points below the dashed diagonal hold; "
+               "held to (derived per example, see docs/tolerances.md). Points below the dashed diagonal hold; "
                "the shaded area fails; a ring marks the shrunk counterexample. The margin is tolerance/error of the "
                "worst example.</p>")
     for i, b in enumerate(cert["backends"]):
