@@ -1,2 +1,2 @@
 """gpt2-conformance: property-based conformance tests for GPT-2 implementations."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"
