@@ -31,12 +31,13 @@ from packaging.utils import parse_wheel_filename
 
 from gpt2_conformance import __version__, cli
 from gpt2_conformance.judge import oracle_cache
+from gpt2_conformance.outcomes import Exit
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PROGRAMS = ("gpt2-conformance ", "pytest ", "python ", "python3 ", "pip ", "tox ", "bash ", ".ci/")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-NOT_CERTIFIED, PARTIAL = 1, 4  # exit statuses other than 0, as `gpt2-conformance --help` lists them
+NOT_CERTIFIED, PARTIAL = Exit.NOT_CERTIFIED, Exit.PARTIAL  # exit statuses other than 0
 ERF = "gpt2_conformance.mutants:erf_gelu"
 ONE_PROPERTY = "--property causal_masking"
 
