@@ -50,7 +50,7 @@ class HFTorchModel:
         for name, hf in hf_names(self.hparams).items():
             g = parameters[hf].grad.double().cpu().numpy()
             grads[name] = g[None] if name.endswith("/w") else g  # Conv1D [nx, nf] -> the official [1, nx, nf]
-        return float(loss), grads
+        return float(loss.detach()), grads
 
     def _tensor(self, array):
         return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
