@@ -65,13 +65,9 @@ def resolve(spec):
                 raise BackendError(f"backend {spec!r} (entry point {ep.value}) cannot be loaded: "
                                    f"{type(e).__name__}: {e}") from e
     if ":" in spec:
-        # An adapter in the current directory is found wherever the suite runs (certify's worker and
-        # replay alike), after the installed packages, so it can never shadow the suite's own.
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())
+        _current_directory_last()
         return _import(spec, spec)
-    known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
-    raise BackendError(f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'")
+    raise BackendError(_unknown(spec))
 
 
 def spec_problem(spec):
@@ -82,24 +78,35 @@ def spec_problem(spec):
         return None
     module_name, colon, attr = spec.partition(":")
     if not colon or not all(p.isidentifier() for p in module_name.split(".") + attr.split(".")):
-        known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
-        return f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'"
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+        return _unknown(spec)
+    _current_directory_last()
     try:
         found = importlib.util.find_spec(module_name)
     except ModuleNotFoundError as e:
-        found = None if e.name and (module_name + ".").startswith(e.name + ".") else True
+        if not (module_name + ".").startswith(f"{e.name}."):
+            return None  # its package imports another module that is missing: the backend's failure
+        found = None
     except Exception:  # a parent package that fails to import: the backend's failure, reported by its worker
-        return None
-    if found is True:  # its package imports another module that is missing: the backend's failure
         return None
     if found is None:
         return f"backend {spec!r}: no module named {module_name!r} (looked in the current directory and the installed packages)"
-    names = _top_level_names(found.origin)
-    if names is not None and attr.split(".")[0] not in names:
-        return f"backend {spec!r}: module {module_name} has no attribute {attr.split('.')[0]!r} (it defines {', '.join(sorted(names)) or 'nothing'})"
+    names, first = _top_level_names(found.origin), attr.split(".")[0]
+    if names is not None and first not in names:
+        return (f"backend {spec!r}: module {module_name} has no attribute {first!r} "
+                f"(it defines {', '.join(sorted(names)) or 'nothing'})")
     return None
+
+
+def _unknown(spec):
+    known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
+    return f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'"
+
+
+def _current_directory_last():
+    """An adapter in the current directory is found wherever the suite runs (certify's worker and replay
+    alike), after the installed packages, so it can never shadow the suite's own."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
 
 
 def _top_level_names(origin):
@@ -119,7 +126,7 @@ def _top_level_names(origin):
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        elif not isinstance(node, (ast.Expr, ast.FunctionDef)):
+        elif not isinstance(node, ast.Expr):
             return None  # if/try/for/with at top level may bind anything: leave it to the import
     return None if "__getattr__" in names else names
 
