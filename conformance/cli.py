@@ -12,6 +12,7 @@ from pathlib import Path
 from gpt2_conformance import __version__
 from gpt2_conformance.backends import BUNDLED, BackendError, availability, resolve
 from gpt2_conformance.cases import golden, profiles
+from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
 from gpt2_conformance.judge.verdict import OFFICIAL_PRECISION, run_standing
 from gpt2_conformance.outcomes import Exit, Status
@@ -73,8 +74,10 @@ def _certify_parser(sub):
                    help="where certificate.json, junit.xml, report.md and report.html are written")
     c.add_argument("--timeout", type=_positive(float, MAX_TIMEOUT), default=600, metavar="SECONDS",
                    help="seconds one property may take before the backend counts as hung")
-    c.add_argument("--expectations", action="append", type=Path, default=[], metavar="FILE",
-                   help="a backend's expected failures (TOML, see conformance/judge/expectations.py; repeatable, one per backend)")
+    c.add_argument("--expectations", action="append", default=[], metavar="FILE|SET",
+                   help="a backend's expected failures (TOML, docs/expectations.md), or an upstream set by name: a "
+                        "framework's known deviations, for every backend of the run "
+                        f"({', '.join(expectations.set_names())}; repeatable)")
     c.add_argument("--save-failing-inputs", type=Path, metavar="DIR",
                    help="where failing examples are saved as .npz for `replay` (default: REPORT_DIR/failing-inputs)")
     c.add_argument("--checkpoint", type=Path, metavar="DIR",

@@ -6,7 +6,7 @@ Add one test module to your tests (the plugin provides its fixture and its param
     def test_gpt2_conformance(gpt2_property):
         gpt2_property.check()
 
-and run `pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE] [--gpt2-profile ci]`:
+and run `pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE|SET] [--gpt2-profile ci]`:
 one item per backend and property (and an `essentials` item per backend), judged exactly as `certify`
 judges them, that -k, -m, --deselect, node ids, --collect-only, --lf and pytest-xdist select and run as
 any other test (ONNX's backend test suite works the same way). The run ends with each backend's verdict,
@@ -34,8 +34,9 @@ def pytest_addoption(parser):
     group.addoption("--gpt2-backend", action="append", default=[], metavar="SPEC",
                     help="run every property against this backend: a bundled name, an entry-point name, "
                          f"package.module:attr, or '{BUNDLED_SPEC}' for every available bundled one (repeatable)")
-    group.addoption("--gpt2-expectations", action="append", default=[], metavar="FILE",
-                    help="a backend's expected failures (TOML; repeatable)")
+    group.addoption("--gpt2-expectations", action="append", default=[], metavar="FILE|SET",
+                    help="a backend's expected failures (TOML), or an upstream set by name: a framework's known "
+                         "deviations, for every backend (docs/expectations.md; repeatable)")
     group.addoption("--gpt2-checkpoint", metavar="DIR",
                     help="run the properties on this official or Hugging Face checkpoint directory's weights")
     group.addoption("--gpt2-profile", default="ci", choices=list(profiles.PROFILES),
@@ -58,7 +59,8 @@ def pytest_configure(config):
 
     specs = [s for spec in specs for s in (available_bundled() if spec == BUNDLED_SPEC else [spec])]
     try:
-        files = expectations.with_shipped([expectations.load(f) for f in config.getoption("gpt2_expectations")], specs)
+        files = expectations.with_shipped([expectations.load_source(f) for f in config.getoption("gpt2_expectations")],
+                                          specs)
     except expectations.ExpectationError as e:
         raise pytest.UsageError(str(e)) from None
     fixed = None
@@ -175,7 +177,8 @@ class PropertyCase:
             reproduce = replay.certify_command(self.spec, self.property_id, self.options.profile)
         return "\n".join(filter(None, [
             f"{backend.name} / {self.property_id}: {result.status} ({result.kind}): {result.message}",
-            result.counterexample and f"counterexample: {result.counterexample}", f"reproduce: {reproduce}"]))
+            result.counterexample and f"counterexample: {result.counterexample}", result.upstream_hint,
+            f"reproduce: {reproduce}"]))
 
 
 def _record(spec, result):
@@ -186,7 +189,7 @@ def _record(spec, result):
 
 
 JUNIT = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio")  # recorded
-VERDICT = ("core", "unseen", "message")  # what judging the backend needs besides
+VERDICT = ("core", "unseen", "message", "upstream")  # what judging the backend needs besides
 _PENDING = []  # the result of the item running in this process, until its report is made
 _OUTCOMES = {}  # (spec, property id) -> the recorded result, in the process that prints the verdicts
 
@@ -222,7 +225,7 @@ def pytest_terminal_summary(terminalreporter, config):
             continue
         backend, _ = _resolved(spec)
         results = [PropertyResult(pid, Status(r["status"]), r["core"], kind=r["kind"] and Kind(r["kind"]),
-                                  unseen=r["unseen"], message=r["message"])
+                                  unseen=r["unseen"], message=r["message"], upstream=r["upstream"])
                    for pid, r in ran.items()]
         partial = [] if set(ran) == set(REGISTRY) else [f"{len(ran)} of {len(REGISTRY)} properties ran"]
         verdict = judge(results, backend and backend.capabilities, partial)

@@ -29,10 +29,10 @@ class LayerNorm(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, n_embd, n_head):
+    def __init__(self, n_embd, n_head, layer_norm=LayerNorm):
         super().__init__()
         self.n_head = n_head
-        self.ln_1, self.ln_2 = LayerNorm(n_embd), LayerNorm(n_embd)
+        self.ln_1, self.ln_2 = layer_norm(n_embd), layer_norm(n_embd)
         self.c_attn, self.c_proj = nn.Linear(n_embd, 3 * n_embd), nn.Linear(n_embd, n_embd)
         self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
 
@@ -46,11 +46,11 @@ class Block(nn.Module):
 
 
 class MyGPT2(nn.Module):
-    def __init__(self, n_vocab, n_ctx, n_embd, n_head, n_layer):
+    def __init__(self, n_vocab, n_ctx, n_embd, n_head, n_layer, layer_norm=LayerNorm):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(n_vocab, n_embd), nn.Embedding(n_ctx, n_embd)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
-        self.ln_f = LayerNorm(n_embd)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, layer_norm) for _ in range(n_layer))
+        self.ln_f = layer_norm(n_embd)
 
     def forward(self, idx):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
@@ -104,12 +104,14 @@ class Adapted:
 
 
 class MyBackend:
-    name = "my-torch-gpt2"
     capabilities = Capabilities(past=False, set_wte=True, dtypes=("float32",), grad=True)
+
+    def __init__(self, name="my-torch-gpt2", layer_norm=LayerNorm):
+        self.name, self.layer_norm = name, layer_norm
 
     def load(self, params, dtype="float32"):
         hp = params.hparams
-        model = MyGPT2(hp.n_vocab, hp.n_ctx, hp.n_embd, hp.n_head, hp.n_layer).eval()
+        model = MyGPT2(hp.n_vocab, hp.n_ctx, hp.n_embd, hp.n_head, hp.n_layer, self.layer_norm).eval()
         for name, param, conv1d in official_parameters(model):
             value = params.tensors[name][0].T if conv1d else params.tensors[name]
             param.data = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))

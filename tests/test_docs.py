@@ -273,6 +273,12 @@ CHECKS = {
             copy=KNOWN_DEVIATION),
     f"pytest --gpt2-backend {ERF} --gpt2-expectations tests/data/erf_gelu.expectations.toml":
         Run(shorten="-k reference_logits", copy=KNOWN_DEVIATION),
+    "gpt2-conformance certify --backend my_torch_gpt2:backend --expectations torch":
+        Run(shorten="--property gradients", status=PARTIAL, copy={"my_torch_gpt2.py": "examples/my_torch_gpt2.py"},
+            needs="torch"),
+    "pytest --gpt2-backend my_package.adapter:backend --gpt2-expectations torch":
+        Run(shorten="-k causal_masking",
+            write={"my_package/__init__.py": "", "my_package/adapter.py": f"from {ERF.replace(':', ' import ')} as backend\n"}),
     "gpt2-conformance golden --check": Parse("tests/test_golden.py runs it, on one case (TensorFlow takes 10 s to start)"),
     "gpt2-conformance golden --check --official-src CLONE/src": Parse("needs a clone of openai/gpt-2"),
     "gpt2-conformance golden --official-src CLONE/src": Parse("needs a clone of openai/gpt-2, and rewrites the committed cases"),

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gpt2_conformance.properties import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +53,12 @@ def test_a_skip_names_the_plugins_own_option(tmp_path):
 def test_without_a_backend_the_module_is_one_skipped_item(tmp_path):
     code, out = pytest_run(tmp_path)
     assert code == 0 and "1 skipped" in out and "name one with --gpt2-backend" in out
+
+
+def test_an_upstream_set_by_name_and_the_hint_without_it(tmp_path):
+    pytest.importorskip("torch")
+    torch_ln = "tests.torch_layernorm_gpt2:backend"
+    code, out = pytest_run(tmp_path, "--gpt2-backend", torch_ln, "-k", "gradients")
+    assert code == 1 and "matches known upstream deviation pytorch/pytorch#188375" in out
+    code, out = pytest_run(tmp_path, "--gpt2-backend", torch_ln, "-k", "gradients", "--gpt2-expectations", "torch", "-rx")
+    assert code == 0 and "1 xfailed" in out and "LayerNorm of width 1" in out

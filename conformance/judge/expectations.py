@@ -30,14 +30,19 @@ A core property must run: an entry may bound its numerical deviation (kind toler
 error or a missing capability. An entry naming an unknown property, or a dtype tier the backend never
 ran for that property, is an error of the file. Blocked properties (see runner.essentials) are not
 matched: the essentials failure is the one to fix.
+
+A framework's own deviations ship as upstream sets (judge/upstream.py): a file may `include = ["torch"]`,
+and `--expectations torch` applies a set to every backend of the run.
 """
 import dataclasses
 import hashlib
 import tomllib
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 from gpt2_conformance.cases.weights import SCALES
+from gpt2_conformance.judge.upstream import UpstreamSet
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE, JUDGED, MAGNITUDE_KINDS, Kind, Status
 from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import HParams
@@ -59,6 +64,7 @@ class Expected:
     max_ratio: dict | None = None  # {weight scale (None: every example): largest error / tolerance}
     where: dict | None = None  # {hparam: value}: the examples the deviation shows on (None: all)
     strict: bool = True  # a run that does not meet the deviation is xpassed (else it passes)
+    upstream: UpstreamSet | None = None  # the upstream set the entry comes from
 
     def lists(self, property_id, dtype):
         return property_id == self.property and self.dtype in (None, dtype)
@@ -82,36 +88,117 @@ class Expected:
 
 @dataclass(frozen=True)
 class Expectations:
-    backend: str
-    entries: tuple
+    backend: str | None  # None: an upstream set applied by name, to every backend of the run
+    entries: tuple  # its own and those of the sets it includes
     path: str
     sha256: str
+    sets: tuple = ()  # UpstreamSet: the ones it includes, or the set it is
 
     def for_backend(self, name, spec):
-        return self.backend in (name, spec)
+        return self.backend is None or self.backend in (name, spec)
+
+    def record(self):
+        """What the certificate says of the file."""
+        return {"backend": self.backend, "path": self.path, "sha256": self.sha256,
+                "sets": [s.record() for s in self.sets]}
+
+
+UPSTREAM = Path(__file__).with_name("expectations") / "upstream"  # the shipped upstream sets, by name
+
+
+def set_names():
+    return sorted(p.stem for p in UPSTREAM.glob("*.toml"))
+
+
+def load_source(source):
+    """An expectation file by its path, or a shipped upstream set by its name."""
+    if source in set_names():
+        return shipped_set(source)
+    if not Path(source).exists() and "/" not in source and not source.endswith(".toml"):
+        raise ExpectationError(f"--expectations {source}: no such file, and no upstream set of that name "
+                               f"(the suite ships: {', '.join(set_names())}; docs/expectations.md)")
+    return load(source)
 
 
 def load(path):
+    """A backend's expectation file (it names its `backend`), or an upstream set's (judge/upstream.py)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
         doc = tomllib.loads(raw.decode())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ExpectationError(f"{path}: cannot read expectation file: {e}") from None
-    unknown = set(doc) - {"backend", "expected"}
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if "backend" not in doc and set(doc) & _SET_KEYS:
+        upstream = _upstream_set(path, doc, sha256)
+        return _checked(Expectations(None, _entries(path, doc, upstream), str(path), sha256, (upstream,)))
+    unknown = set(doc) - {"backend", "include", "expected"}
     if unknown or not isinstance(doc.get("backend"), str):
-        raise ExpectationError(f"{path}: needs `backend = \"NAME\"` and [[expected]] tables"
+        raise ExpectationError(f"{path}: needs `backend = \"NAME\"` and [[expected]] tables, or an upstream set's "
+                               f"keys ({', '.join(sorted(_SET_KEYS))})"
                                + (f" (unknown keys: {', '.join(sorted(unknown))})" if unknown else ""))
-    entries = tuple(_entry(path, i, e) for i, e in enumerate(doc.get("expected", [])))
-    keys = [(e.property, e.dtype) for e in entries]
-    dupes = sorted({e.key() for e in entries if keys.count((e.property, e.dtype)) > 1 and e.kind != Kind.TOLERANCE})
+    included = [_included(path, name) for name in _names(path, doc.get("include", []))]
+    entries = _entries(path, doc, None) + tuple(e for f in included for e in f.entries)
+    sets = tuple(s for f in included for s in f.sets)
+    return _checked(Expectations(doc["backend"], entries, str(path), sha256, sets))
+
+
+def _checked(file):
+    keys = [(e.property, e.dtype) for e in file.entries]
+    dupes = sorted({e.key() for e in file.entries
+                    if keys.count((e.property, e.dtype)) > 1 and e.kind != Kind.TOLERANCE})
     if dupes:
-        raise ExpectationError(f"{path}: listed twice: {', '.join(dupes)} (only bounded deviations, kind tolerance, "
-                               "may take several entries, each on examples of its own)")
-    return Expectations(doc["backend"], entries, str(path), hashlib.sha256(raw).hexdigest())
+        raise ExpectationError(f"{file.path}: listed twice: {', '.join(dupes)} (only bounded deviations, kind "
+                               "tolerance, may take several entries, each on examples of its own)")
+    return file
 
 
-def _entry(path, i, e):
+def _entries(path, doc, upstream):
+    return tuple(_entry(path, i, e, upstream) for i, e in enumerate(doc.get("expected", [])))
+
+
+def _names(path, include):
+    if not isinstance(include, list) or not all(isinstance(n, str) for n in include):
+        raise ExpectationError(f"{path}: include must be a list of upstream set names, got {include!r}")
+    return include
+
+
+def _included(path, name):
+    if name not in set_names():
+        raise ExpectationError(f"{path}: includes {name!r}, which is no upstream set (the suite ships: "
+                               f"{', '.join(set_names())})")
+    return shipped_set(name)
+
+
+@cache
+def shipped_set(name):
+    """The upstream set the suite ships under `name`, as an Expectations for every backend."""
+    return load(UPSTREAM / f"{name}.toml")
+
+
+_SET_KEYS = {"title", "cite", "upstream", "modules", "measured", "when", "probe"}
+
+
+def _upstream_set(path, doc, sha256):
+    """The UpstreamSet a set file describes (its [[expected]] entries are read as any file's)."""
+    unknown = set(doc) - _SET_KEYS - {"expected"}
+    missing = sorted(_SET_KEYS - {"probe"} - set(doc))
+    if unknown or missing:
+        raise ExpectationError(f"{path}: an upstream set " + (f"has unknown keys {', '.join(sorted(unknown))}"
+                                                               if unknown else f"lacks {', '.join(missing)}"))
+    texts = [doc[k] for k in ("title", "cite", "upstream", "when")] + [doc.get("probe", "")]
+    modules, measured = doc["modules"], doc["measured"]
+    if (not all(isinstance(t, str) for t in texts) or "://" not in doc["upstream"]
+            or not isinstance(modules, list) or not modules or not all(isinstance(m, str) for m in modules)
+            or not isinstance(measured, dict) or not measured
+            or not all(isinstance(v, str) for v in measured.values())):
+        raise ExpectationError(f"{path}: an upstream set needs title, cite, when (text), upstream (a URL), modules (a "
+                               "list of module names) and measured (a table of module = version)")
+    return UpstreamSet(path.stem, doc["title"], doc["cite"], doc["upstream"], tuple(modules), tuple(measured.items()),
+                       doc["when"], doc.get("probe"), sha256)
+
+
+def _entry(path, i, e, upstream=None):
     where = f"{path}: [[expected]] #{i + 1}"
     if not isinstance(e, dict):
         raise ExpectationError(f"{where} is not a table")
@@ -142,7 +229,7 @@ def _entry(path, i, e):
         raise ExpectationError(f"{where}: strict must be true or false, got {e['strict']!r}")
     return Expected(e["property"], e["category"], Kind(e["kind"]), e["reason"], e.get("dtype"),
                     _max_ratio(where, e["max_ratio"]) if "max_ratio" in e else None,
-                    _where(where, e["where"]) if "where" in e else None, e.get("strict", True))
+                    _where(where, e["where"]) if "where" in e else None, e.get("strict", True), upstream)
 
 
 def _where(where, value):
@@ -202,6 +289,11 @@ class Listing:
         bounds = [e.bound() for e in self.entries]
         return bounds[0] if len(bounds) == 1 else bounds
 
+    @property
+    def sets(self):
+        """The upstream sets its entries come from."""
+        return tuple(dict.fromkeys(e.upstream for e in self.entries if e.upstream))
+
 
 def entry_for(entries, property_id, dtype):
     """The Listing of entries (one backend's) for property_id at dtype, or None."""
@@ -221,17 +313,48 @@ def judge(entry, result):
     worst = max([e for e, _ in result.samples] + [result.max_abs_err or 0.0])
     if matches:
         return replace(result, status=Status.XFAILED, max_abs_err=worst, bound=entry.bound(),
-                       message=f"expected failure, {listed}; {result.message}")
+                       upstream=[s.cite for s in entry.sets], message=f"expected failure, {listed}; {result.message}")
+    stale = [why for why in (s.stale() for s in entry.sets) if why]
+    if actual is None and stale:
+        return replace(result, status=Status.XPASSED,
+                       message=f"no example met the deviation {listed}, and " + "; ".join(stale))
     if actual is None and not entry.strict:
         return replace(result, message=f"no example met the deviation {listed} (strict = false)")
     if actual is None:
-        return replace(result, status=Status.XPASSED,
-                       message=f"passes now but is {listed}: remove the entry from the expectation file")
+        return replace(result, status=Status.XPASSED, message=f"passes now but is {listed}: " + _retire(entry))
     return replace(result, message=f"{result.message}\nfails with kind {actual}, not as {listed}")
 
 
+def _retire(entry):
+    if not entry.sets:
+        return "remove the entry from the expectation file"
+    return "; ".join(f"if {s.cite} is fixed upstream ({s.versions()}), the upstream set `{s.name}` is stale: stop "
+                     "applying it" for s in entry.sets)
+
+
+def recognise(property_id, dtype, case, error_ratio, applied):
+    """The hint for a failure that shipped upstream sets not among `applied` (entries) would bound: the same
+    property, an example of the set's `where` within its bound, in a process that loaded the set's framework
+    (several frameworks may be: each match is named, those whose `where` singles the example out first).
+    None if none would."""
+    names = {e.upstream.name for e in applied if e.upstream}
+    matches = []
+    for name in set_names():
+        listing = entry_for(shipped_set(name).entries, property_id, dtype)
+        if (name not in names and listing and shipped_set(name).sets[0].loaded()
+                and error_ratio <= listing.limit(1.0, case)):
+            specific = any(e.where and e.limit(1.0, case) >= error_ratio for e in listing.entries)
+            matches.append((not specific, shipped_set(name).sets[0].hint()))
+    if not matches:
+        return None
+    return ("matches known upstream deviation " + "; or ".join(hint for _, hint in sorted(matches))
+            + " (a set bounds only its deviation's examples: any other failure still fails)")
+
+
 def unmatched(entries, results):
-    """Entries for a property that ran but at no dtype the entry names: errors of the file."""
+    """Entries for a property that ran but at no dtype the entry names: errors of the file. An upstream set's are
+    not: a set lists the tiers its framework deviates in, whichever a backend runs."""
+    entries = [e for e in entries if e.upstream is None]
     ran = {(r.id, r.dtype) for r in results}
     ran_ids = {r.id for r in results}
     return [f"expectation {e.key()} matches nothing: {e.property} ran at "

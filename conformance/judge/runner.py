@@ -8,9 +8,9 @@ from gpt2_conformance.backends import guarded_load
 from gpt2_conformance.cases import strategies
 from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.judge import expectations
-from gpt2_conformance.judge.search import ExampleLog, failure_kind, ratio, search_strata
+from gpt2_conformance.judge.search import ExampleLog, case_of, failure_kind, ratio, search_strata
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
-from gpt2_conformance.outcomes import Kind, Status
+from gpt2_conformance.outcomes import MAGNITUDE_KINDS, Kind, Status
 from gpt2_conformance.properties import Context, applicable
 from gpt2_conformance.reference.params import HParams
 
@@ -39,6 +39,8 @@ class PropertyResult:
     grid: list = field(default_factory=list)  # [observable, examples] per sequence length x width (coverage.py)
     unseen: list = field(default_factory=list)  # size classes searched on their own of which no example could see
     bound: object = None  # a known deviation's max_ratio, as its expectation file writes it
+    upstream: list = field(default_factory=list)  # xfailed: the upstream issues (sets' cite) that bound it
+    upstream_hint: str | None = None  # failed: the shipped upstream set whose signature its counterexample matches
     reproduction: str | None = None  # a command that re-runs the failing example
     # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
     failing_draws: list | None = field(default=None, repr=False, compare=False)
@@ -87,7 +89,15 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
         return result  # a new failure, whatever the expectation file lists
     _judge_magnitudes(result, log)
     _judge_coverage(result)
-    return expectations.judge(entry, result)
+    return _recognised(expectations.judge(entry, result), expected)
+
+
+def _recognised(result, expected):
+    """A failure whose counterexample a shipped upstream set would bound says so (expectations.recognise)."""
+    if result.status == Status.FAILED and result.kind in MAGNITUDE_KINDS and result.tolerance:
+        result.upstream_hint = expectations.recognise(result.id, result.dtype, case_of(result.failing_draws or []),
+                                                      ratio(result.max_abs_err, result.tolerance), expected)
+    return result
 
 
 def _summarise(result, failing):

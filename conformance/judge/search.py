@@ -72,7 +72,7 @@ class ExampleLog:
 
     def case(self):
         """The latest example's drawn case (None for golden cases)."""
-        return next((value for _, value in self.draws if hasattr(value, "hparams") and hasattr(value, "tokens")), None)
+        return case_of(self.draws)
 
     def record(self, m, ctx):
         """Record an example's measurement and coverage; whether it could see a bug (None: no generated case)."""
@@ -86,6 +86,11 @@ class ExampleLog:
         observable = sees(case, ctx.reference_of(case.tokens))
         self.coverage.add(case, observable)
         return observable
+
+
+def case_of(draws):
+    """The drawn case among an example's draws [(label, value)] (None for golden cases)."""
+    return next((value for _, value in draws if hasattr(value, "hparams") and hasattr(value, "tokens")), None)
 
 
 def failure_kind(error):

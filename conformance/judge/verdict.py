@@ -8,6 +8,7 @@ excused. Anything less is a different verdict, named in every report:
   judged at its own, coarser precision;
 - `certified within its declared scope`: the scope leaves out a published model (its n_ctx, ...);
 - `certified with known deviations`: an expectation file lists failures, each bounded by its max_ratio;
+  the label names the upstream issues of those a framework's upstream set bounds;
 - `partial`: the run left properties or examples out, so it cannot certify anything;
 - `not certified`: a property failed, errored, was blocked, passed although listed, or a core
   property could not run.
@@ -16,7 +17,7 @@ A backend that computes gradients (Capabilities.grad) gets a training verdict of
 training properties (certified / not certified / partial); it is part of every label, and a failing one
 fails the run as any failing property does. For any other backend it is `not run`.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
 from gpt2_conformance.outcomes import BAD, Standing, Status
@@ -35,19 +36,20 @@ class Verdict:
     reasons: tuple  # why not certified, or why partial
     training: Standing = Standing.NOT_RUN  # the training verdict
     training_reasons: tuple = ()
+    upstream: dict = field(default_factory=dict)  # {known deviation: [its upstream issues]}, from upstream sets
 
     @property
     def label(self):
         training, inference = [], []
         for pid in self.known_deviations:
             (training if REGISTRY[pid].training else inference).append(pid)
-        label = _label(self.status, self.reasons, inference)
+        label = _label(self.status, self.reasons, inference, self.upstream)
         if self.status == Standing.CERTIFIED and below_official(self.level):
             label = label.replace(Standing.CERTIFIED, f"{Standing.CERTIFIED} at {self.level}", 1)
         if self.status == Standing.CERTIFIED and self.scope_excludes:
             label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
         if self.training != Standing.NOT_RUN:
-            label += f"; training: {_label(self.training, self.training_reasons, training)}"
+            label += f"; training: {_label(self.training, self.training_reasons, training, self.upstream)}"
         return label
 
     def accepted(self, lowest_level=OFFICIAL_PRECISION, any_scope=False):
@@ -63,9 +65,13 @@ class Verdict:
                 "reasons": list(self.reasons), "training_reasons": list(self.training_reasons)}
 
 
-def _label(status, reasons, known_deviations):
+def _label(status, reasons, known_deviations, upstream):
+    if status == Standing.CERTIFIED and known_deviations:
+        cites = list(dict.fromkeys(c for pid in known_deviations for c in upstream.get(pid, ())))
+        return (f"{Standing.CERTIFIED} with known deviations ({', '.join(known_deviations)}"
+                + (f"; upstream: {', '.join(cites)}" if cites else "") + ")")
     if status == Standing.CERTIFIED:
-        return Standing.CERTIFIED + (f" with known deviations ({', '.join(known_deviations)})" if known_deviations else "")
+        return Standing.CERTIFIED
     return f"{status}: {'; '.join(reasons)}" if reasons and status in (Standing.NOT_CERTIFIED, Standing.PARTIAL) else status
 
 
@@ -115,7 +121,8 @@ def judge(results, capabilities, partial=(), problems=()):
                    scope_excludes=scope.published_excluded() if scope else {},
                    known_deviations=tuple(r.id for r in results if r.status == Status.XFAILED),
                    reasons=tuple(failures or list(partial) + unseen), training=training,
-                   training_reasons=training_reasons)
+                   training_reasons=training_reasons,
+                   upstream={r.id: list(r.upstream) for r in results if r.status == Status.XFAILED and r.upstream})
 
 
 def _unseen(results):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.judge import expectations
 from gpt2_conformance.mutants import Mutant, register
 from gpt2_conformance.mutants.tightness import SLIP
 from gpt2_conformance.reference import backward, gpt2
@@ -112,3 +113,13 @@ register(
            backward_patches={"layer_norm_backward": lambda dy, x, g: _layer_norm_backward(dy, x, g, eps=1.001e-5)},
            capabilities=TRAINS),
 )
+
+# A loophole (mutants/loopholes.py): an upstream set that would cover a bug of the backend's own in the same
+# kernel. The LayerNorm weight-gradient bug above, certified with --expectations torch (PyTorch's LayerNorm of
+# width 1), which bounds n_embd 1 alone.
+register(Mutant("layer_norm_dweight_behind_torch_set", "LayerNorm's weight gradient leaves out the rows past the "
+                "last whole block of four, certified with the upstream set torch",
+                "a loophole: an upstream set (pytorch/pytorch#188375) covering a LayerNorm bug of the backend's own; "
+                "BobMcDear/attorch#18", ("gradients",),
+                backward_patches={"layer_norm_backward": _layer_norm_dweight_in_whole_blocks}, capabilities=TRAINS,
+                expected=expectations.load_source("torch").entries))

@@ -12,7 +12,7 @@ from pathlib import Path
 from gpt2_conformance import __version__
 
 SCHEMA = Path(__file__).with_name("certificate.schema.json")
-VERSION = 3  # of the certificate's format: raised whenever a field changes meaning or goes away
+VERSION = 4  # of the certificate's format: raised whenever a field changes meaning or goes away
 PACKAGES = ("numpy", "hypothesis", "torch", "transformers", "tensorflow-cpu", "tensorflow", "safetensors",
             "onnx", "onnxscript", "onnxruntime", "keras", "keras-hub", "jax", "flax", "tf-keras",
             "llama-cpp-python", "gguf")
@@ -35,7 +35,7 @@ def build(backends, *, seed, profile, max_examples, partial, accepted, expectati
           command=None, checkpoint=None):
     """backends: [run.certify.BackendRun], or anything with their to_dict() and `passed`;
     partial: why the run cannot certify ([] for a full run); accepted: the verdicts a passing run allows;
-    expectations: the expectation files applied ([expectations.Expectations])."""
+    expectations: the expectation files and upstream sets applied ([expectations.Expectations])."""
     return strict({
         "certificate_version": VERSION,
         "suite_version": __version__,
@@ -47,7 +47,7 @@ def build(backends, *, seed, profile, max_examples, partial, accepted, expectati
         "command": command,
         "checkpoint": checkpoint,  # the weights the properties ran on; None: generated weights
         "environment": environment(),
-        "expectations": [{"backend": e.backend, "path": e.path, "sha256": e.sha256} for e in expectations],
+        "expectations": [e.record() for e in expectations],
         "expectation_errors": list(expectation_errors),
         "passed": all(b.passed for b in backends) and not expectation_errors and not partial,
         "backends": [b.to_dict() for b in backends],

@@ -106,9 +106,10 @@ def _card(p, anchor):
         facts.append(f"{which} error {num(p['max_abs_err'])} vs tolerance {num(p['tolerance'])}")
     lines.append(f"<p>{' · '.join(facts)}</p>")
     lines.append(_coverage(p))
-    for label in ("message", "counterexample", "reproduction"):
-        if p.get(label) and (status(p) != Status.PASSED or label != "message"):
-            lines.append(f"<p><b>{label}</b></p><pre>{e(str(p[label]))}</pre>")
+    for key, label in (("message", "message"), ("counterexample", "counterexample"),
+                       ("upstream_hint", "known upstream deviation?"), ("reproduction", "reproduction")):
+        if p.get(key) and (status(p) != Status.PASSED or key != "message"):
+            lines.append(f"<p><b>{label}</b></p><pre>{e(str(p[key]))}</pre>")
     lines.append("</div>")
     return "".join(lines)
 

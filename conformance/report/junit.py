@@ -21,7 +21,7 @@ def to_junit(cert):
         for p in props:
             case = ET.SubElement(suite, "testcase", classname=b["name"], name=p["id"], time=f"{p['seconds']:.3f}")
             text = "\n".join(filter(None, [p.get("message"), p.get("counterexample") and f"counterexample: {p['counterexample']}",
-                                            p.get("reproduction") and f"reproduce: {p['reproduction']}"]))
+                                            p.get("upstream_hint"), p.get("reproduction") and f"reproduce: {p['reproduction']}"]))
             if status(p) in JUNIT:
                 outcome = ET.SubElement(case, JUNIT[status(p)], message=p.get("message") or p["status"])
                 if status(p) in BAD:  # a failure or an error carries its counterexample and reproduction

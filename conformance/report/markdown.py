@@ -41,6 +41,8 @@ def markdown(cert):
                      f"{_md(_short(p.get('message') or ''))}")
         if p.get("counterexample"):
             lines.append(f"  - counterexample: `{_short(p['counterexample'])}`")
+        if p.get("upstream_hint"):
+            lines.append(f"  - {_md(p['upstream_hint'])}")
         if p.get("reproduction"):
             lines.append(f"  - reproduce: `{p['reproduction']}`")
     if len(bad) > MAX_FAILURES_MD:

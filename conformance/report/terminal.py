@@ -40,6 +40,7 @@ def table(cert):
             if status(p) in FAILED_WITH_EXAMPLE | {Status.XPASSED}:
                 lines.append(f"\n{b['name']} / {p['id']}: {p['message']}"
                              + (f"\n    counterexample: {p['counterexample']}" if p["counterexample"] else "")
+                             + (f"\n    {p['upstream_hint']}" if p.get("upstream_hint") else "")
                              + (f"\n    reproduce: {p['reproduction']}" if p.get("reproduction") else ""))
         blocked = [p for p in b["properties"] if status(p) == Status.BLOCKED]
         if blocked:

@@ -77,7 +77,10 @@ def header(cert):
              f"seed {cert['seed']}" if cert["seed"] is not None else "derandomized"]
     if cert["max_examples"]:
         parts.append(f"{cert['max_examples']} examples per property")
-    parts += [f"expectations {shown(e['path'])} (sha256 {e['sha256'][:12]})" for e in cert.get("expectations", [])]
+    parts += [f"upstream set {e['sets'][0]['name']} ({e['sets'][0]['cite']}, sha256 {e['sha256'][:12]})"
+              if e["backend"] is None else f"expectations {shown(e['path'])} (sha256 {e['sha256'][:12]})"
+              + "".join(f" with upstream set {s['name']} ({s['cite']})" for s in e["sets"])
+              for e in cert.get("expectations", [])]
     return parts
 
 

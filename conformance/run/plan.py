@@ -50,7 +50,7 @@ def plan(args):
     for spec in specs:
         _check_spec(spec)
     try:
-        files = expectations.with_shipped([expectations.load(f) for f in args.expectations], specs)
+        files = expectations.with_shipped([expectations.load_source(f) for f in args.expectations], specs)
     except expectations.ExpectationError as e:
         raise UsageError(str(e)) from None
     if args.checkpoint:

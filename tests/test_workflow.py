@@ -1,0 +1,38 @@
+"""The reusable workflow's certify step, run as GitHub runs it (bash -e), with certify replaced by a recorder."""
+import itertools
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INDENT = " " * 10  # of the step's `run: |` block
+
+
+def certify_step():
+    text = (ROOT / ".github" / "workflows" / "certify.yml").read_text()
+    step = text[text.index("- name: Certify"):]
+    lines = step[step.index("run: |"):].splitlines()[1:]
+    return "\n".join(line[len(INDENT):] for line in itertools.takewhile(
+        lambda line: line.startswith(INDENT) or not line.strip(), lines))
+
+
+@pytest.mark.parametrize("expectations,passed", [
+    ("", []),
+    ("conformance/expectations.toml", ["--expectations", "conformance/expectations.toml"]),
+    ("conformance/expectations.toml torch",
+     ["--expectations", "conformance/expectations.toml", "--expectations", "torch"]),
+])
+def test_each_expectation_file_and_set_reaches_certify(tmp_path, expectations, passed):
+    recorded = tmp_path / "args"
+    (tmp_path / "gpt2-conformance").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {recorded}\n')
+    (tmp_path / "gpt2-conformance").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "BACKEND": "my_package.adapter:backend",
+           "EXPECTATIONS": expectations, "PROFILE": "ci", "ARGS": "--accept-scope",
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_OUTPUT": str(tmp_path / "output")}
+    subprocess.run(["bash", "-e", "-c", certify_step()], cwd=tmp_path, env=env, check=True)
+    assert recorded.read_text().split("\n")[:-1] == [
+        "certify", "--backend", "my_package.adapter:backend", "--profile", "ci", "--report-dir",
+        "gpt2-conformance-report", *passed, "--accept-scope"]
+    assert (tmp_path / "output").read_text() == "passed=true\n"
