@@ -37,6 +37,9 @@ def pytest_addoption(parser):
     group.addoption("--gpt2-expectations", action="append", default=[], metavar="FILE|SET",
                     help="a backend's expected failures (TOML), or an upstream set by name: a framework's known "
                          "deviations, for every backend (docs/expectations.md; repeatable)")
+    group.addoption("--gpt2-accept-frozen-weights", action="store_true",
+                    help="skip tied_head, instead of failing it, for an engine that cannot replace wte in place "
+                         "(certify's --accept-frozen-weights; the verdict says 'certified with frozen weights')")
     group.addoption("--gpt2-checkpoint", metavar="DIR",
                     help="run the properties on this official or Hugging Face checkpoint directory's weights")
     group.addoption("--gpt2-profile", default="ci", choices=list(profiles.PROFILES),
@@ -71,12 +74,14 @@ def pytest_configure(config):
         except InvalidParams as e:
             raise pytest.UsageError(f"--gpt2-checkpoint: {e}") from None
     report_dir = Path(config.getoption("gpt2_report_dir") or config.getini("gpt2_report_dir"))
-    config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"), report_dir)
+    config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"), report_dir,
+                                    config.getoption("gpt2_accept_frozen_weights"))
 
 
 class Options:
-    def __init__(self, specs, files, fixed, profile, report_dir):
+    def __init__(self, specs, files, fixed, profile, report_dir, accept_frozen_weights):
         self.specs, self.files, self.fixed, self.profile, self.report_dir = specs, files, fixed, profile, report_dir
+        self.accept_frozen_weights = accept_frozen_weights
 
 
 OPTIONS = pytest.StashKey[Options]()
@@ -147,6 +152,10 @@ class PropertyCase:
             pytest.skip(f"blocked by {self.spec}'s essentials check")
         result, backend = self._run()
         _record(self.spec, result)
+        if self._frozen_refused(result, backend):
+            pytest.fail(f"{backend.name} has frozen weights ({result.message}): the core property {result.id} cannot "
+                        "run. --gpt2-accept-frozen-weights accepts that ('certified with frozen weights')",
+                        pytrace=False)
         if result.status == Status.SKIPPED:
             pytest.skip(result.message.replace("--checkpoint", "--gpt2-checkpoint"))
         if result.status == Status.XFAILED:
@@ -165,6 +174,11 @@ class PropertyCase:
         return run_property(REGISTRY[self.property_id], backend, settings=profiles.get(o.profile),
                             space=strategies.Space.for_backend(backend.capabilities, o.fixed),
                             expected=expectations.entries_for(o.files, backend.name, self.spec)), backend
+
+    def _frozen_refused(self, result, backend):
+        from gpt2_conformance.judge.verdict import frozen_out
+
+        return frozen_out(result, backend.capabilities) and not self.options.accept_frozen_weights
 
     def _failure(self, backend, result):
         from gpt2_conformance.run import replay

@@ -60,5 +60,14 @@ def test_an_upstream_set_by_name_and_the_hint_without_it(tmp_path):
     torch_ln = "tests.torch_layernorm_gpt2:backend"
     code, out = pytest_run(tmp_path, "--gpt2-backend", torch_ln, "-k", "gradients")
     assert code == 1 and "matches known upstream deviation pytorch/pytorch#188375" in out
-    code, out = pytest_run(tmp_path, "--gpt2-backend", torch_ln, "-k", "gradients", "--gpt2-expectations", "torch", "-rx")
+    code, out = pytest_run(tmp_path, "--gpt2-backend", torch_ln, "-k", "gradients", "--gpt2-expectations", "torch",
+                           "-rx")
     assert code == 0 and "1 xfailed" in out and "LayerNorm of width 1" in out
+
+
+def test_tied_head_on_frozen_weights_fails_unless_accepted(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-backend", "tests.frozen:backend", "-k", "tied_head")
+    assert code == 1 and "frozen-reference has frozen weights" in out and "--gpt2-accept-frozen-weights" in out
+    code, out = pytest_run(tmp_path, "--gpt2-backend", "tests.frozen:backend", "-k", "tied_head",
+                           "--gpt2-accept-frozen-weights")
+    assert code == 0 and "1 skipped" in out

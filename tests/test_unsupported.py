@@ -9,7 +9,7 @@ from gpt2_conformance.backends import PUBLISHED, Scope, Unsupported
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
 from gpt2_conformance.cases.profiles import PROFILES
 from gpt2_conformance.judge.runner import run_property
-from gpt2_conformance.judge.verdict import judge
+from gpt2_conformance.judge.verdict import Acceptance, judge
 from gpt2_conformance.properties import REGISTRY
 
 CI_10 = settings(PROFILES["ci"], max_examples=10)
@@ -50,7 +50,7 @@ def test_a_scope_that_leaves_out_published_gpt2_cannot_earn_the_plain_verdict():
     backend = Declines(lambda hp: False, scope)
     result = run_property(REGISTRY["reference_logits"], backend, settings=CI_10)
     verdict = judge([result], backend.capabilities)
-    assert verdict.status == "certified" and not verdict.accepted() and verdict.accepted(any_scope=True)
+    assert verdict.status == "certified" and not verdict.accepted() and verdict.accepted(Acceptance(scope=True))
     assert verdict.label == "certified within its declared scope (n_ctx 1024 > 512, n_ctx 1024 > 512, " \
                             "n_ctx 1024 > 512, n_ctx 1024 > 512)" or "within its declared scope" in verdict.label
     assert set(verdict.scope_excludes) == set(PUBLISHED)

@@ -7,6 +7,9 @@ excused. Anything less is a different verdict, named in every report:
 - `certified at bfloat16` (or float16): the backend cannot run float32, so its core properties were
   judged at its own, coarser precision;
 - `certified within its declared scope`: the scope leaves out a published model (its n_ctx, ...);
+- `certified with frozen weights`: an engine that runs a converted, frozen model (no set_wte) could not run
+  tied_head. What holds: its head equals wte at load (reference_logits, as the canonical params have no
+  separate head); what is not shown: that the head follows wte when wte changes (fine-tuning, edits);
 - `certified with known deviations`: an expectation file lists failures, each bounded by its max_ratio;
   the label names the upstream issues of those a framework's upstream set bounds;
 - `partial`: the run left properties or examples out, so it cannot certify anything;
@@ -24,6 +27,16 @@ from gpt2_conformance.outcomes import BAD, Standing, Status
 from gpt2_conformance.properties import REGISTRY
 
 OFFICIAL_PRECISION = "float32"
+FROZEN = "tied_head not run: the head is checked equal to wte at load only, not after wte changes"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The verdicts a gate accepts besides plain certified, each named by the option that accepts it."""
+
+    level: str = OFFICIAL_PRECISION  # the coarsest precision accepted (--accept-level)
+    scope: bool = False  # a declared scope that leaves out published models (--accept-scope)
+    frozen_weights: bool = False  # an engine whose weights cannot change in place (--accept-frozen-weights)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class Verdict:
     training: Standing = Standing.NOT_RUN  # the training verdict
     training_reasons: tuple = ()
     upstream: dict = field(default_factory=dict)  # {known deviation: [its upstream issues]}, from upstream sets
+    frozen: tuple = ()  # core properties that cannot run on frozen weights (no set_wte): tied_head
 
     @property
     def label(self):
@@ -48,21 +62,23 @@ class Verdict:
             label = label.replace(Standing.CERTIFIED, f"{Standing.CERTIFIED} at {self.level}", 1)
         if self.status == Standing.CERTIFIED and self.scope_excludes:
             label += " within its declared scope (" + ", ".join(self.scope_excludes.values()) + ")"
+        if self.status == Standing.CERTIFIED and self.frozen:
+            label += f" with frozen weights ({FROZEN})"
         if self.training != Standing.NOT_RUN:
             label += f"; training: {_label(self.training, self.training_reasons, training, self.upstream)}"
         return label
 
-    def accepted(self, lowest_level=OFFICIAL_PRECISION, any_scope=False):
-        """Whether this verdict passes a gate that accepts certification at lowest_level or finer, and
-        (any_scope) a declared scope that leaves out published models. Known deviations are accepted:
-        the user listed them."""
+    def accepted(self, acceptance=Acceptance()):
+        """Whether this verdict passes a gate that accepts what `acceptance` names besides plain certified.
+        Known deviations are accepted: the user listed them, or applied the upstream set that bounds them."""
         return (self.status == Standing.CERTIFIED and self.training in (Standing.CERTIFIED, Standing.NOT_RUN)
-                and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[lowest_level]
-                and (any_scope or not self.scope_excludes))
+                and UNIT_ROUNDOFF[self.level] <= UNIT_ROUNDOFF[acceptance.level]
+                and (acceptance.scope or not self.scope_excludes) and (acceptance.frozen_weights or not self.frozen))
 
     def to_dict(self):
         return {**asdict(self), "label": self.label, "known_deviations": list(self.known_deviations),
-                "reasons": list(self.reasons), "training_reasons": list(self.training_reasons)}
+                "reasons": list(self.reasons), "training_reasons": list(self.training_reasons),
+                "frozen": list(self.frozen)}
 
 
 def _label(status, reasons, known_deviations, upstream):
@@ -92,6 +108,19 @@ def run_standing(cert):
     return Standing.PARTIAL
 
 
+def to_accept(verdict):
+    """The options that would accept a certified verdict (as its dict) that a gate without them refuses."""
+    return ([f"--accept-level {verdict['level']}"] * below_official(verdict["level"])
+            + ["--accept-scope"] * bool(verdict["scope_excludes"])
+            + ["--accept-frozen-weights"] * bool(verdict["frozen"]))
+
+
+def frozen_out(result, capabilities):
+    """Whether result is a core property the backend could not run only because its weights are frozen."""
+    return (result.status == Status.SKIPPED and result.core and capabilities is not None
+            and not capabilities.set_wte and REGISTRY[result.id].needs == ("set_wte",))
+
+
 def below_official(dtype):
     """True where dtype is coarser than the official model's float32."""
     return UNIT_ROUNDOFF[dtype] > UNIT_ROUNDOFF[OFFICIAL_PRECISION]
@@ -104,7 +133,8 @@ def judge(results, capabilities, partial=(), problems=()):
     of properties, fewer examples than the profile's, a profile that does not certify); problems:
     errors of its expectation file."""
     inference = [r for r in results if not REGISTRY[r.id].training]
-    failures = _failures(inference) + list(problems)
+    frozen = tuple(r.id for r in inference if frozen_out(r, capabilities))
+    failures = _failures([r for r in inference if r.id not in frozen]) + list(problems)
     unseen = _unseen(inference)
     status = (Standing.NOT_CERTIFIED if failures or capabilities is None
               else Standing.PARTIAL if partial or unseen else Standing.CERTIFIED)
@@ -122,7 +152,8 @@ def judge(results, capabilities, partial=(), problems=()):
                    known_deviations=tuple(r.id for r in results if r.status == Status.XFAILED),
                    reasons=tuple(failures or list(partial) + unseen), training=training,
                    training_reasons=training_reasons,
-                   upstream={r.id: list(r.upstream) for r in results if r.status == Status.XFAILED and r.upstream})
+                   upstream={r.id: list(r.upstream) for r in results if r.status == Status.XFAILED and r.upstream},
+                   frozen=frozen)
 
 
 def _unseen(results):

@@ -4,7 +4,7 @@ junit.xml and the backend status table are all built from these."""
 import math
 import os
 
-from gpt2_conformance.judge.verdict import only_partial, run_standing
+from gpt2_conformance.judge.verdict import only_partial, run_standing, to_accept
 from gpt2_conformance.outcomes import BAD, Standing, Status
 
 
@@ -87,16 +87,25 @@ def header(cert):
 def headline(cert):
     """The run's verdict, and why where it is not certified or partial."""
     standing = run_standing(cert)
-    if standing == Standing.CERTIFIED:
-        return "certified (every verdict accepted)"
+    if standing == Standing.CERTIFIED:  # naming what was accepted only by an option (--accept-frozen-weights, ...)
+        optional = [f"{b['name']}: {b['verdict']['label']}" for b in cert["backends"] if to_accept(b["verdict"])]
+        return "certified (every verdict accepted" + "".join(f"; {v}" for v in optional) + ")"
     if standing == Standing.NOT_CERTIFIED:
-        why = [f"{b['name']}: {'; '.join(b['verdict']['reasons'] + b['verdict']['training_reasons']) or b['verdict']['label']}"
-               for b in cert["backends"] if not b["passed"] and not only_partial(b["verdict"])]
+        why = [f"{b['name']}: {_refused(b['verdict'])}" for b in cert["backends"]
+               if not b["passed"] and not only_partial(b["verdict"])]
         why += ["expectation file errors"] if cert["expectation_errors"] else []
         return "NOT CERTIFIED (" + "; ".join(why) + ")"
     unseen = [r for b in cert["backends"] for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
               if r not in cert["partial"]]
     return "PARTIAL (cannot certify: " + "; ".join(dict.fromkeys(cert["partial"] + unseen)) + ")"
+
+
+def _refused(verdict):
+    """Why a gate refuses a verdict: its failures, or the options that would accept what it certifies."""
+    reasons = verdict["reasons"] + verdict["training_reasons"]
+    if reasons or verdict["status"] != Standing.CERTIFIED:
+        return "; ".join(reasons) or verdict["label"]
+    return f"{verdict['label']}, not accepted without {' '.join(to_accept(verdict))}"
 
 
 def verdicts(cert):

@@ -62,5 +62,5 @@ def certify_backend(spec, plan, problems, log, live):
         if r.status in FAILED_WITH_EXAMPLE and not r.reproduction:  # no saved example to replay
             r.reproduction = replay.certify_command(spec, r.id, plan.profile, plan.seed)
     verdict = judge(run.results, run.capabilities, plan.partial, wrong)
-    return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted.level, plan.accepted.scope),
+    return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted),
                       run.capabilities and run.capabilities.to_dict(), run.results, run.contract)

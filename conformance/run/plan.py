@@ -8,6 +8,7 @@ from pathlib import Path
 from gpt2_conformance.backends import BUNDLED, available_bundled, spec_problem
 from gpt2_conformance.cases import checkpoints, profiles
 from gpt2_conformance.judge import expectations, oracle_cache
+from gpt2_conformance.judge.verdict import Acceptance
 from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference.params import InvalidParams
 from gpt2_conformance.report.files import REPORTS
@@ -15,14 +16,6 @@ from gpt2_conformance.report.files import REPORTS
 
 class UsageError(Exception):
     """The user's arguments, paths, files or environment are wrong: exit 2, before anything runs."""
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """The verdicts a passing run allows besides plain certified."""
-
-    level: str  # the coarsest precision accepted
-    scope: bool  # a declared scope that leaves out published models
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ def plan(args):
         seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
     return Plan(tuple(specs), tuple(args.property or REGISTRY), args.profile, args.max_examples, seed, args.timeout,
                 args.report_dir, save_dir, tuple(files), tuple(_partial(args)),
-                Acceptance(args.accept_level, args.accept_scope),
+                Acceptance(args.accept_level, args.accept_scope, args.accept_frozen_weights),
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
                 command=shlex.join(["gpt2-conformance", *sys.argv[1:]]))
 
