@@ -52,11 +52,15 @@ def test_a_failure_that_matches_a_set_says_which_and_how_to_apply_it():
     assert result.upstream_hint.startswith(
         "matches known upstream deviation pytorch/pytorch#188375 (LayerNorm of width 1): apply `--expectations torch` "
         "if your model uses torch.nn.LayerNorm")
+    # (other sets may match too where this process has loaded their framework, e.g. TensorFlow: never torch's here)
     torch_set = expectations.load_source("torch").entries
-    assert expectations.recognise("gradients", "float32", case("unit", n_embd=1), 5.0, ()) == result.upstream_hint
-    assert expectations.recognise("gradients", "float32", case("unit", n_embd=1), 5.0, torch_set) is None  # applied
-    assert expectations.recognise("gradients", "float32", case("unit", n_embd=1), 2e4, ()) is None  # beyond its bound
-    assert expectations.recognise("gradients", "float32", case("unit", n_embd=2), 5.0, ()) is None  # not its examples
+
+    def names_torch(n_embd, ratio, applied=()):
+        return "--expectations torch" in (expectations.recognise("gradients", "float32", case("unit", n_embd=n_embd),
+                                                                 ratio, applied) or "")
+
+    assert names_torch(1, 5.0) and not names_torch(1, 5.0, torch_set)  # applied already
+    assert not names_torch(1, 2e4) and not names_torch(2, 5.0)  # beyond its bound; not its examples
 
 
 def fixed():
