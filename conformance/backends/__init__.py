@@ -48,6 +48,8 @@ BUNDLED = {
                          "aborts its process on some inputs (certify gives it a worker of its own)"),
     "hf-tf": Bundled("gpt2_conformance.backends.adapters.hf4:tf", "hf4", "needs transformers 4 (an environment of its own)"),
     "hf-flax": Bundled("gpt2_conformance.backends.adapters.hf4:flax", "hf4", "needs transformers 4 (an environment of its own)"),
+    "ctranslate2": Bundled("gpt2_conformance.backends.adapters.ctranslate2_engine:backend", "ctranslate2",
+                           "runs a frozen converted model: no set_wte, so certify it with --accept-frozen-weights"),
 }
 
 

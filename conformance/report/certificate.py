@@ -15,7 +15,7 @@ SCHEMA = Path(__file__).with_name("certificate.schema.json")
 VERSION = 4  # of the certificate's format: raised whenever a field changes meaning or goes away
 PACKAGES = ("numpy", "hypothesis", "torch", "transformers", "tensorflow-cpu", "tensorflow", "safetensors",
             "onnx", "onnxscript", "onnxruntime", "keras", "keras-hub", "jax", "flax", "tf-keras",
-            "llama-cpp-python", "gguf")
+            "llama-cpp-python", "gguf", "ctranslate2")
 # JSON has no infinities or NaN (jq, JavaScript and Actions' fromJSON reject them): they are written as
 # these strings, and the schema allows them wherever a number may be non-finite.
 NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
