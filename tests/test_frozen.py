@@ -71,3 +71,20 @@ def test_a_frozen_engine_with_a_real_bug_is_not_certified(tmp_path):
     proc, cert = certify(tmp_path, "--backend", "tests.frozen:erf_gelu", "--accept-frozen-weights",
                          "--property", "reference_logits", "--property", "tied_head")
     assert proc.returncode == 1 and cert["backends"][0]["verdict"]["reasons"] == ["reference_logits failed (tolerance)"]
+
+
+def test_declaring_frozen_weights_buys_only_the_named_verdict():
+    """The head copied from wte at load (killed by tied_head where the model is live) passes every other core
+    property: declared frozen, it is certified with frozen weights, which no gate accepts unless told to."""
+    from gpt2_conformance.cases import profiles
+    from gpt2_conformance.judge.runner import run_property
+    from gpt2_conformance.mutants import MUTANTS
+
+    live = MUTANTS["head_copied_at_load"]
+    frozen = replace(live, capabilities=replace(live.capabilities, set_wte=False))
+    ran = [run_property(REGISTRY[pid], frozen, settings=profiles.get("ci"), max_examples=10)
+           for pid in ("tied_head", "reference_logits")]
+    assert [r.status for r in ran] == ["skipped", "passed"]
+    assert run_property(REGISTRY["tied_head"], live, settings=profiles.get("ci")).status == "failed"
+    verdict = judge(ran + [r for r in results() if r.id not in ("tied_head", "reference_logits")], frozen.capabilities)
+    assert verdict.frozen == ("tied_head",) and not verdict.accepted()
