@@ -264,7 +264,6 @@ CHECKS = {
     "tox -e llama": ToxEnv(),
     "tox -e hf4": ToxEnv(),
     "tox -e ctranslate2": ToxEnv(),
-    "tox -e openvino": ToxEnv(),
     "python -m gpt2_conformance.report.backend_table CERTIFICATE.json ...": Run(fill={"CERTIFICATE.json ...": "{certificate}"}),
     ".ci/run": Script(),
     "bash .ci/backends": Script(),
