@@ -41,6 +41,8 @@ BUNDLED = {
                                 "compiles for every new architecture (15-45 s each on 2 cores)"),
     "onnxruntime": Bundled("gpt2_conformance.backends.adapters.onnx_runtime:backend", "onnx",
                            "exports a graph for every new architecture (5-10 s each on 2 cores)"),
+    "openvino": Bundled("gpt2_conformance.backends.adapters.openvino_engine:backend", "openvino",
+                        "converts and compiles every model it loads (1-2 s of CPU each on 2 cores)"),
     "keras-hub-tf": Bundled("gpt2_conformance.backends.adapters.kerashub:tf", "keras", _KERAS_ENGINE),
     "keras-hub-jax": Bundled("gpt2_conformance.backends.adapters.kerashub:jax", "keras", _KERAS_ENGINE),
     "keras-hub-torch": Bundled("gpt2_conformance.backends.adapters.kerashub:torch", "keras", _KERAS_ENGINE),

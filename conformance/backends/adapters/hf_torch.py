@@ -60,6 +60,18 @@ class HFTorchModel:
             self.model.transformer.wte.weight.copy_(self.torch.from_numpy(wte))
 
 
+def transformer_state(params):
+    """The params as GPT2LMHeadModel's float32 state dict, without the head (Conv1D weights [nx, nf]).
+    The tensors may share memory with the params' arrays (torch.from_numpy)."""
+    import torch
+
+    state = {}
+    for name, hf in hf_names(params.hparams).items():
+        value = params.tensors[name][0] if name.endswith("/w") else params.tensors[name]
+        state[f"transformer.{hf}"] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+    return state
+
+
 class HFTorch:
     capabilities = Capabilities(past=True, set_wte=True, dtypes=("float32", "float16", "bfloat16"), padding=True, loss=True,
                                 grad=True)
@@ -82,11 +94,7 @@ class HFTorch:
         config._attn_implementation = self.attn_implementation
         with torch.device("meta"):
             model = GPT2LMHeadModel(config)
-        state = {}
-        for name, hf in hf_names(params.hparams).items():
-            value = params.tensors[name][0] if name.endswith("/w") else params.tensors[name]
-            state[f"transformer.{hf}"] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-        model.load_state_dict(state, strict=False, assign=True)
+        model.load_state_dict(transformer_state(params), strict=False, assign=True)
         model.tie_weights()  # the head is wte itself, as transformers ties it
         model = model.to(device=self.device, dtype=getattr(torch, dtype)).eval()
         assert model.lm_head.weight is model.transformer.wte.weight
