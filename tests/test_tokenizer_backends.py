@@ -1,12 +1,12 @@
 """Tokenizer backends: the vocabulary a backend is given, the guard around every loaded tokenizer, the registry
-of bundled tokenizers."""
+of bundled tokenizers, and the subject that keeps model and tokenizer properties apart."""
 import gc
 import hashlib
 
 import numpy as np
 import pytest
 
-from gpt2_conformance.backends import BackendError
+from gpt2_conformance.backends import BackendError, Capabilities
 from gpt2_conformance.backends.adapters.tok_reference import ReferenceTokenizer
 from gpt2_conformance.backends.tokenizer import (
     BUNDLED_TOKENIZERS,
@@ -17,6 +17,7 @@ from gpt2_conformance.backends.tokenizer import (
     guarded_load_tokenizer,
     resolve_tokenizer,
 )
+from gpt2_conformance.properties import REGISTRY, applicable
 from gpt2_conformance.reference import vocab
 from gpt2_conformance.reference.params import InvalidInput
 
@@ -140,7 +141,7 @@ def test_a_special_text_policy_is_one_the_suite_knows():
 
 def test_bundled_tokenizers_resolve_by_name_and_any_by_module_and_attribute():
     assert [resolve_tokenizer(name).name for name in BUNDLED_TOKENIZERS] == list(BUNDLED_TOKENIZERS)
-    assert resolve_tokenizer("gpt2_conformance.backends.adapters.tok_reference:backend").name == "reference"
+    assert resolve_tokenizer("tests.my_gpt2_tokenizer:backend").name == "my-gpt2-tokenizer"
 
 
 def test_a_spec_that_names_no_tokenizer_says_why():
@@ -148,6 +149,13 @@ def test_a_spec_that_names_no_tokenizer_says_why():
         resolve_tokenizer("tiktokn")
     with pytest.raises(BackendError, match="has capabilities of type Capabilities: use .*TokenizerCapabilities"):
         resolve_tokenizer("gpt2_conformance.backends.adapters.reference:backend")
+
+
+def test_a_property_runs_only_on_backends_of_its_subject():
+    assert applicable(REGISTRY["encode_official"], Capabilities()) == "a tokenizer property, and the backend is a model"
+    assert applicable(REGISTRY["causal_masking"], TokenizerCapabilities()) == (
+        "a model property, and the backend is a tokenizer")
+    assert applicable(REGISTRY["encode_official"], TokenizerCapabilities()) is None
 
 
 def test_the_reference_adapter_is_the_reference():

@@ -186,6 +186,13 @@ from gpt2_conformance.properties import (  # noqa: E402  registration order is r
     tied_gradient,
     causal_gradient,
 )
+from gpt2_conformance.properties.tokenizer import (  # noqa: E402  after the model properties, in report order
+    encode_official,
+    decode_official,
+    roundtrip,
+    golden_tokenization,
+    special_text,
+)
 # isort: on
 
 for _dtype in ("float16", "bfloat16"):
