@@ -142,6 +142,7 @@ def test_a_special_text_policy_is_one_the_suite_knows():
 def test_bundled_tokenizers_resolve_by_name_and_any_by_module_and_attribute():
     assert [resolve_tokenizer(name).name for name in BUNDLED_TOKENIZERS] == list(BUNDLED_TOKENIZERS)
     assert resolve_tokenizer("tests.my_gpt2_tokenizer:backend").name == "my-gpt2-tokenizer"
+    assert resolve_tokenizer("gpt2_conformance.mutants.tokenizers:decode_strict").name == "decode_strict"
 
 
 def test_a_spec_that_names_no_tokenizer_says_why():
