@@ -60,8 +60,9 @@ def test_a_backend_that_changes_its_vocabulary_changes_only_its_own():
             given.merges.clear()
             return self
 
-    guarded_load_tokenizer(Clears(), GPT2)
+    guarded = guarded_load_tokenizer(Clears([50256]), GPT2)
     assert len(GPT2.encoder) == 50257 and len(GPT2.merges) == 50000
+    assert guarded.encode("<|endoftext|>") == [50256], "its ids are still checked against the suite's vocabulary"
 
 
 def test_the_vocabulary_directory_goes_when_the_tokenizer_does():

@@ -92,6 +92,7 @@ class GuardedTokenizer:
     backend_name: str
     tokenizer: object
     vocab: BackendVocab  # kept alive with the tokenizer: its directory goes with it
+    n_vocab: int  # ids are 0 to n_vocab - 1, whatever the backend does to its copy of the encoder
     clock: BackendClock
 
     def encode(self, text):
@@ -118,9 +119,9 @@ class GuardedTokenizer:
     def _check_ids(self, ids):
         if not isinstance(ids, list) or not all(is_id(i) for i in ids):
             raise InvalidInput(f"ids must be a list of ints, got {ids!r:.80}")
-        outside = [i for i in ids if not 0 <= i < len(self.vocab.encoder)]
+        outside = [i for i in ids if not 0 <= i < self.n_vocab]
         if outside:
-            raise InvalidInput(f"id {outside[0]} is outside the vocabulary (0 to {len(self.vocab.encoder) - 1})")
+            raise InvalidInput(f"id {outside[0]} is outside the vocabulary (0 to {self.n_vocab - 1})")
 
     def _checked_ids(self, ids):
         """The ids an encode returned, as a list of ints of the vocabulary."""
@@ -130,10 +131,10 @@ class GuardedTokenizer:
         wrong = next((i for i in ids if not is_id(i)), None)
         if wrong is not None:
             raise BackendError(f"{self.backend_name}.encode returned {wrong!r} ({type(wrong).__name__}) among its ids")
-        outside = next((i for i in ids if not 0 <= i < len(self.vocab.encoder)), None)
+        outside = next((i for i in ids if not 0 <= i < self.n_vocab), None)
         if outside is not None:
             raise BackendError(f"{self.backend_name}.encode returned id {outside}, outside the vocabulary "
-                               f"(0 to {len(self.vocab.encoder) - 1})")
+                               f"(0 to {self.n_vocab - 1})")
         return [int(i) for i in ids]
 
 
@@ -154,7 +155,8 @@ def check_text(text):
 
 
 def guarded_load_tokenizer(backend, vocab, clock=None):
-    """Load a vocabulary (encoder and merges) into the tokenizer backend, as a GuardedTokenizer."""
+    """Load a vocabulary (encoder and merges, ids 0 to len(encoder) - 1) into the tokenizer backend, as a
+    GuardedTokenizer."""
     clock = clock or BackendClock()
     given = BackendVocab(vocab.encoder, vocab.merges)
     start = time.perf_counter()
@@ -167,7 +169,7 @@ def guarded_load_tokenizer(backend, vocab, clock=None):
     if not isinstance(tokenizer, Tokenizer):
         raise BackendError(f"{backend.name}.load returned a {type(tokenizer).__name__}, not a tokenizer with "
                            "encode(text) and decode(ids)")
-    return GuardedTokenizer(backend.name, tokenizer, given, clock)
+    return GuardedTokenizer(backend.name, tokenizer, given, len(vocab.encoder), clock)
 
 
 BUNDLED_TOKENIZERS = {

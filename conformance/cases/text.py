@@ -1,8 +1,8 @@
 """Hypothesis strategies for the tokenizer properties: texts, id sequences, and small byte-level BPE vocabularies.
 
 A tokenizer property searches its strata one after another, each with its share of the examples (so each
-is reached, and a bug that short texts show is reported with a short text): GPT-2's vocabulary with short
-texts, small drawn vocabularies, and long inputs.
+is reached, and a bug that short texts show is reported with a short text): GPT-2's vocabulary with batches
+of short texts, small drawn vocabularies with theirs, and long inputs.
 
 A short text is a few pieces of kinds where tokenizers differ (characters of every Unicode general
 category, whitespace runs, contractions in every case, digits, symbols, emoji, a space before punctuation,
@@ -100,8 +100,20 @@ def characters():
 
 
 def cased(word):
-    """The word in every mix of upper and lower case, upper case first (GPT-2's pattern takes lower case only)."""
+    """The word in every mix of upper and lower case (GPT-2's pattern takes contractions in lower case only)."""
     return st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in word]).map("".join)
+
+
+def run(unit, times, before, after):
+    return before + unit * times + after
+
+
+def repeated(unit, times):
+    return unit * times
+
+
+def random_word(seed, alphabet, length):
+    return "".join(random.Random(seed).choices(alphabet, k=length))
 
 
 def whitespace():
@@ -135,20 +147,8 @@ def pieces():
 
 @cache
 def short_texts():
-    """Up to eight pieces, joined; never <|endoftext|> itself (special_texts draws that)."""
+    """Up to twelve pieces, joined; never <|endoftext|> itself (special_texts draws that)."""
     return st.lists(pieces(), max_size=12).map("".join).filter(lambda t: END_OF_TEXT not in t)
-
-
-def run(unit, times, before, after):
-    return before + unit * times + after
-
-
-def repeated(unit, times):
-    return unit * times
-
-
-def random_word(seed, alphabet, length):
-    return "".join(random.Random(seed).choices(alphabet, k=length))
 
 
 @cache
@@ -243,18 +243,28 @@ def texts_for(v):
     return st.lists(parts, min_size=1, max_size=8).map("".join)
 
 
-def batches(texts):
-    return st.lists(texts, min_size=1, max_size=BATCH)
+def batches(inputs):
+    return st.lists(inputs, min_size=1, max_size=BATCH)
+
+
+def with_gpt2(inputs):
+    """[(GPT-2's vocabulary, inputs)]."""
+    return inputs.map(lambda drawn: [(gpt2(), drawn)])
+
+
+def with_small_vocabularies(inputs_for):
+    """[(small vocabulary, inputs_for(it))] for up to VOCABULARIES small vocabularies."""
+    pairs = small_vocabularies().flatmap(lambda v: inputs_for(v).map(lambda drawn: (v, drawn)))
+    return st.lists(pairs, min_size=1, max_size=VOCABULARIES)
 
 
 @cache
 def encodings(stratum):
     """[(vocabulary, texts)] to encode: GPT-2's with up to BATCH short texts, up to VOCABULARIES small ones each
     with its texts, or GPT-2's with one long text."""
-    small = small_vocabularies().flatmap(lambda v: st.tuples(st.just(v), batches(texts_for(v))))
-    return {GPT2: st.tuples(st.just(gpt2()), batches(short_texts())).map(lambda e: [e]),
-            SMALL: st.lists(small, min_size=1, max_size=VOCABULARIES),
-            LONG: st.tuples(st.just(gpt2()), long_texts().map(lambda t: [t])).map(lambda e: [e])}[stratum]
+    return {GPT2: with_gpt2(batches(short_texts())),
+            SMALL: with_small_vocabularies(lambda v: batches(texts_for(v))),
+            LONG: with_gpt2(long_texts().map(lambda text: [text]))}[stratum]
 
 
 def cut(ids, start, length):
@@ -292,10 +302,7 @@ def long_id_sequences(v):
 
 @cache
 def decodings(stratum):
-    """[(vocabulary, id sequences)] to decode, as encodings() draws them: up to BATCH sequences of GPT-2's or
-    of up to VOCABULARIES small vocabularies, or one long sequence."""
-    small = small_vocabularies().flatmap(lambda v: st.tuples(st.just(v), batches(id_sequences(v, texts_for(v)))))
-    return {GPT2: st.tuples(st.just(gpt2()), batches(id_sequences(gpt2(), short_texts()))).map(lambda e: [e]),
-            SMALL: st.lists(small, min_size=1, max_size=VOCABULARIES),
-            LONG: st.tuples(st.just(gpt2()), long_id_sequences(gpt2()).map(lambda ids: [ids])).map(lambda e: [e]),
-            }[stratum]
+    """[(vocabulary, id sequences)] to decode, as encodings() draws texts."""
+    return {GPT2: with_gpt2(batches(id_sequences(gpt2(), short_texts()))),
+            SMALL: with_small_vocabularies(lambda v: batches(id_sequences(v, texts_for(v)))),
+            LONG: with_gpt2(long_id_sequences(gpt2()).map(lambda ids: [ids]))}[stratum]

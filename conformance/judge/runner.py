@@ -1,6 +1,6 @@
 """Runs one property against a backend with Hypothesis (judge/search.py), and records and judges what happened."""
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -97,11 +97,11 @@ def run_tokenizer_property(prop, backend, *, settings, max_examples=None, seed=N
     why_not = applicable(prop, backend.capabilities)
     if why_not:
         return PropertyResult(prop.id, Status.SKIPPED, prop.core, message=why_not)
-    log, loaded = ExampleLog(), TokenizerContext(backend).loaded
+    log, ctx = ExampleLog(), TokenizerContext(backend)  # its loaded vocabularies serve every stratum's search
     start = time.perf_counter()
     for i, (stratum, examples) in enumerate(text.shares(prop.strata, max_examples or settings.max_examples)):
-        found = search(prop, TokenizerContext(backend, stratum, loaded), log, None, on_example, settings, examples,
-                       seed, f"{prop.id}/{i}" if i else prop.id)
+        found = search(prop, replace(ctx, stratum=stratum), log, None, on_example, settings, examples, seed,
+                       f"{prop.id}/{i}" if i else prop.id)
         if found.status != Status.PASSED:
             break
     return _recorded(prop, found, log, start)

@@ -4,7 +4,7 @@ encode and decode run; each names the real bug it stands for and the property me
 """
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from itertools import pairwise
 from unittest import mock
 
@@ -82,7 +82,7 @@ def _code_points_as_bytes(text, vocab):
             for symbol in bpe.bpe("".join(table[ord(c)] for c in piece), vocab.ranks)]
 
 
-@cache
+@lru_cache(maxsize=4)  # per vocabulary: GPT-2's, and the small one at hand
 def _longest_token(vocab):
     return max(map(len, vocab.encoder))
 
@@ -111,7 +111,7 @@ def _leftmost_pair_first(token, ranks):
     return word
 
 
-@cache
+@lru_cache(maxsize=4)
 def _token_ranks(vocab):
     """{token: the rank of the first merge that makes it}, as tiktoken's mergeable ranks number tokens."""
     ranks = {}

@@ -2,7 +2,7 @@
 
 Each compares a tokenizer with OpenAI's encoder.py (gpt2_conformance.reference.bpe, which reproduces every
 golden tokenization the official code made) and returns Mismatches: err counts what differs, the
-tolerance is 0, and the detail names the first difference and the text.
+tolerance is 0, and the detail names the first difference and its input.
 """
 import weakref
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from gpt2_conformance.reference import bpe
 from gpt2_conformance.reference.vocab import END_OF_TEXT
 
 REFUSED = ("refused",)  # the outcome of an encode that raised, compared as ids are
-SHOWN = 80  # characters of a text a detail or note shows
+SHOWN = 80  # the characters of a text, or the ids, that a detail or note shows at most
 
 
 @dataclass
@@ -61,8 +61,6 @@ def shown(sequence):
     if len(sequence) <= SHOWN:
         return repr(sequence)
     return f"{sequence[:SHOWN]!r}... ({len(sequence)} {'characters' if isinstance(sequence, str) else 'ids'})"
-
-
 
 
 def compared(got, expected, what):
