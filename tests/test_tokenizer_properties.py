@@ -1,6 +1,6 @@
 """The tokenizer properties: in the one registry beside the model's, run as those are (the profile, a derandomized
 seed per search, shrinking, a PropertyResult), and every bundled tokenizer certified through them at the ci
-profile, within the budget of 20 seconds a tokenizer.
+profile, within the budget of 20 CPU seconds a tokenizer.
 
 tiktoken passes everything with GPT-2's vocabulary, but not encode_official on small drawn vocabularies where
 a token is made by two merges: it ranks a pair by the token it makes (tiktoken's mergeable ranks hold one
