@@ -10,13 +10,13 @@ import traceback
 from pathlib import Path
 
 from gpt2_conformance import __version__
-from gpt2_conformance.backends import BUNDLED, BackendError, availability, resolve
+from gpt2_conformance.backends import BUNDLED, BackendError, Subject, availability, resolve
 from gpt2_conformance.cases import golden, profiles
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
 from gpt2_conformance.judge.verdict import OFFICIAL_PRECISION, run_standing
 from gpt2_conformance.outcomes import Exit, Status
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.properties import ids_of
 from gpt2_conformance.report.files import write_all
 from gpt2_conformance.report.terminal import Progress, replayed, table
 from gpt2_conformance.report.text import shown
@@ -62,8 +62,8 @@ def _certify_parser(sub):
     c.add_argument("--backend", action="append", metavar="SPEC",
                    help="a bundled name, an entry-point name or package.module:attr (repeatable; "
                         "default: every bundled backend whose dependencies are installed)")
-    c.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID",
-                   help=f"only these properties (repeatable; a partial run): {', '.join(REGISTRY)}")
+    c.add_argument("--property", action="append", choices=ids_of(Subject.MODEL), metavar="ID",
+                   help=f"only these properties (repeatable; a partial run): {', '.join(ids_of(Subject.MODEL))}")
     c.add_argument("--profile", default="ci", choices=list(profiles.PROFILES),
                    help=f"Hypothesis profile; certifying: {', '.join(profiles.CERTIFYING)}")
     c.add_argument("--max-examples", type=_positive(int), metavar="N",
@@ -108,7 +108,8 @@ def _selftest_parser(sub):
     s.set_defaults(run=selftest)
     s.add_argument("--profile", default="ci", choices=list(profiles.PROFILES))
     s.add_argument("--mutant", action="append", metavar="NAME", help="only these mutants (repeatable; default: all)")
-    s.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID", help="only these properties (repeatable)")
+    s.add_argument("--property", action="append", choices=ids_of(Subject.MODEL), metavar="ID",
+                   help="only these properties (repeatable)")
     s.add_argument("--backend", action="append", metavar="SPEC",
                    help="correct backends that must still certify (repeatable; default: every available bundled one)")
     s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.backends import Subject
+from gpt2_conformance.properties import ids_of
 from tests import certificates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def test_a_backend_that_fails_to_import_is_blocked_by_that_one_cause_within_seco
     monkeypatch.setattr(sp, "Popen", lambda *a, **k: started.append(a) or popen(*a, **k))
     from gpt2_conformance.run.isolation import run_isolated
 
-    run = run_isolated("tests.misbehaving_import:backend", list(REGISTRY), profile="ci", contract=True)
+    run = run_isolated("tests.misbehaving_import:backend", ids_of(Subject.MODEL), profile="ci", contract=True)
     assert len(started) == 1  # one worker, not one per property
     assert {r.status for r in run.results} == {"blocked"}
     assert {r.message for r in run.results} == {"blocked: the backend fails the essentials check (backend "

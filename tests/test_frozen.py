@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.backends import Capabilities, Subject
 from gpt2_conformance.judge.runner import PropertyResult
 from gpt2_conformance.judge.verdict import FROZEN, Acceptance, judge
 from gpt2_conformance.properties import REGISTRY
@@ -21,7 +21,7 @@ def results(**status):
     status = {"tied_head": "skipped", **status}
     return [PropertyResult(pid, status.get(pid, "passed"), prop.core, dtype="float32",
                            message="backend lacks set_wte" if pid == "tied_head" else None)
-            for pid, prop in REGISTRY.items() if not prop.training]
+            for pid, prop in REGISTRY.items() if not prop.training and prop.subject == Subject.MODEL]
 
 
 def test_a_frozen_engine_that_passes_everything_else_is_certified_with_frozen_weights():

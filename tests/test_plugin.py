@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.backends import Subject
+from gpt2_conformance.properties import ids_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "tests/test_gpt2_conformance.py"
 ERF = "gpt2_conformance.mutants:erf_gelu"
+MODEL = ids_of(Subject.MODEL)  # the plugin runs the model properties
 
 
 def pytest_run(tmp_path, *args, target=MODULE):
@@ -22,13 +24,13 @@ def pytest_run(tmp_path, *args, target=MODULE):
 
 def test_collect_only_counts_every_property_and_the_essentials_check(tmp_path):
     code, out = pytest_run(tmp_path, "--collect-only", "--gpt2-backend", "reference", "--gpt2-backend", ERF)
-    assert code == 0 and f"{2 * (len(REGISTRY) + 1)} tests collected" in out
+    assert code == 0 and f"{2 * (len(MODEL) + 1)} tests collected" in out
 
 
 def test_k_runs_exactly_that_property_and_the_verdict_says_partial(tmp_path):
     code, out = pytest_run(tmp_path, "--gpt2-backend", "reference", "-k", "causal_masking")
-    assert code == 0 and f"1 passed, {len(REGISTRY)} deselected" in out
-    assert "gpt2-conformance verdicts" in out and f"reference: partial: 1 of {len(REGISTRY)} properties ran" in out
+    assert code == 0 and f"1 passed, {len(MODEL)} deselected" in out
+    assert "gpt2-conformance verdicts" in out and f"reference: partial: 1 of {len(MODEL)} properties ran" in out
 
 
 def test_a_failing_property_is_saved_for_replay_and_its_node_id_and_lf_rerun_it(tmp_path):
@@ -42,7 +44,7 @@ def test_a_failing_property_is_saved_for_replay_and_its_node_id_and_lf_rerun_it(
     code, out = pytest_run(tmp_path, "--gpt2-backend", ERF, target=node)  # the node id pytest printed
     assert code == 1 and "1 failed" in out and "passed" not in out
     code, out = pytest_run(tmp_path, "--gpt2-backend", ERF, "--lf")  # the last failure alone
-    assert code == 1 and "1 failed" in out and f"{len(REGISTRY)} deselected" in out
+    assert code == 1 and "1 failed" in out and f"{len(MODEL)} deselected" in out
 
 
 def test_a_skip_names_the_plugins_own_option(tmp_path):

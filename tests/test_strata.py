@@ -2,10 +2,11 @@
 other dimensions wide and long enough for a bug in it to show, and spread over its ranges."""
 import pytest
 
+from gpt2_conformance.backends import Subject
 from gpt2_conformance.backends.adapters.reference import ReferenceBackend
 from gpt2_conformance.cases import profiles, strategies
 from gpt2_conformance.judge.runner import run_property
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.properties import REGISTRY, ids_of
 from gpt2_conformance.properties.gradients import TRAINING_BOUNDS
 
 SMALL, *LARGE = strategies.SIZES
@@ -32,7 +33,7 @@ def test_a_short_search_stays_one_mixed_search(n):
 
 
 def test_gpt2_smalls_layer_is_searched_in_its_properties_alone():
-    for pid in REGISTRY:
+    for pid in ids_of(Subject.MODEL):
         own = [space.sizes for space, _ in strategies.strata(strategies.Space(), 50, pid)[1:]]
         assert ((GPT2_LAYER,) in own) == (pid in GPT2_LAYER.always_for), pid
 
@@ -68,7 +69,7 @@ def test_a_spread_moves_a_searchs_first_example_off_the_corner():
     assert all(len(set(c.tokens.ravel())) > 1 for c in firsts[1:])
 
 
-DRAWING = [p for p in REGISTRY if "[" not in p and p not in ("official_logits", "known_answers")]
+DRAWING = [p for p in ids_of(Subject.MODEL) if "[" not in p and p not in ("official_logits", "known_answers")]
 
 
 # the classes each property's bounds leave out: batch_padding's sequences stay within 64 tokens

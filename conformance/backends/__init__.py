@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpt2_conformance.backends.guard import BackendClock, BackendError, Cache, Guarded, WrongShape, guarded_load
-from gpt2_conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Model, Scope, Unsupported
+from gpt2_conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Model, Scope, Subject, Unsupported
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
-           "Model", "Scope", "Unsupported", "WrongShape", "availability", "available_bundled", "guarded_load",
-           "entry_point_names", "padded_loss_weight", "resolve", "right_padded", "spec_problem"]
+           "Model", "Scope", "Subject", "Unsupported", "WrongShape", "availability", "available_bundled",
+           "current_directory_last", "guarded_load", "entry_point_names", "import_backend", "padded_loss_weight",
+           "resolve", "right_padded", "spec_problem"]
 
 ENTRY_POINT_GROUP = "gpt2_conformance.backends"
 
@@ -60,7 +61,7 @@ def resolve(spec):
     if not isinstance(spec, str) or not spec:
         raise BackendError(f"a backend spec must be a non-empty string, got {spec!r}")
     if spec in BUNDLED:
-        return _import(BUNDLED[spec].target, spec)
+        return import_backend(BUNDLED[spec].target, spec)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == spec:
             try:
@@ -69,8 +70,8 @@ def resolve(spec):
                 raise BackendError(f"backend {spec!r} (entry point {ep.value}) cannot be loaded: "
                                    f"{type(e).__name__}: {e}") from e
     if ":" in spec:
-        _current_directory_last()
-        return _import(spec, spec)
+        current_directory_last()
+        return import_backend(spec, spec)
     raise BackendError(_unknown(spec))
 
 
@@ -83,7 +84,7 @@ def spec_problem(spec):
     module_name, colon, attr = spec.partition(":")
     if not colon or not all(p.isidentifier() for p in module_name.split(".") + attr.split(".")):
         return _unknown(spec)
-    _current_directory_last()
+    current_directory_last()
     try:
         found = importlib.util.find_spec(module_name)
     except ModuleNotFoundError as e:
@@ -106,7 +107,7 @@ def _unknown(spec):
     return f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'"
 
 
-def _current_directory_last():
+def current_directory_last():
     """An adapter in the current directory is found wherever the suite runs (certify's worker and replay
     alike), after the installed packages, so it can never shadow the suite's own."""
     if os.getcwd() not in sys.path:
@@ -139,7 +140,9 @@ def entry_point_names():
     return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _import(target, spec):
+def import_backend(target, spec, check_protocol=None):
+    """The backend that target ("module:attr", an instance or a class to instantiate) names, checked by
+    check_protocol (default: the model protocol's)."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -154,7 +157,7 @@ def _import(target, spec):
             obj = obj()
         except Exception as e:
             raise BackendError(f"backend {spec!r}: {attr}() raised {type(e).__name__}: {e}") from e
-    return _check_protocol(obj, spec)
+    return (check_protocol or _check_protocol)(obj, spec)
 
 
 def _check_protocol(obj, spec):

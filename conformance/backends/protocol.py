@@ -27,7 +27,8 @@ A backend has a `name`, its `capabilities`, and `load(params, dtype)`, which ret
 what it returns (gpt2_conformance.backends.guard).
 """
 from dataclasses import dataclass, fields
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +42,13 @@ PUBLISHED = {
     "774M": HParams(n_vocab=50257, n_ctx=1024, n_embd=1280, n_head=20, n_layer=36),
     "1558M": HParams(n_vocab=50257, n_ctx=1024, n_embd=1600, n_head=25, n_layer=48),
 }
+
+
+class Subject(StrEnum):
+    """What a backend implements and a property checks: a property runs only on backends of its subject."""
+
+    MODEL = "model"
+    TOKENIZER = "tokenizer"
 
 
 class Unsupported(Exception):
@@ -89,6 +97,7 @@ class Scope:
 
 @dataclass(frozen=True)
 class Capabilities:
+    subject: ClassVar[Subject] = Subject.MODEL
     past: bool = False  # forward(..., past=cache) continues a sequence
     set_wte: bool = False  # the live token embedding can be replaced (the tied-head property needs it)
     dtypes: tuple = ("float32",)

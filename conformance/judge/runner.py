@@ -1,17 +1,18 @@
 """Runs one property against a backend with Hypothesis (judge/search.py), and records and judges what happened."""
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from gpt2_conformance.backends import guarded_load
-from gpt2_conformance.cases import strategies
+from gpt2_conformance.backends import Subject, guarded_load
+from gpt2_conformance.cases import strategies, text
 from gpt2_conformance.cases.weights import random_params
 from gpt2_conformance.judge import expectations
-from gpt2_conformance.judge.search import ExampleLog, case_of, failure_kind, ratio, search_strata
+from gpt2_conformance.judge.search import ExampleLog, case_of, failure_kind, ratio, search, search_strata
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
 from gpt2_conformance.outcomes import MAGNITUDE_KINDS, Kind, Status
 from gpt2_conformance.properties import Context, applicable
+from gpt2_conformance.properties.tokenizer import TokenizerContext
 from gpt2_conformance.reference.params import HParams
 
 
@@ -65,7 +66,11 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     settings: the Hypothesis profile; space: where cases come from (default: the backend's own,
     strategies.Space.for_backend); dtype: default the property's tier or the backend's core dtype.
     A property listed with a tolerance entry runs every example, failing only beyond the entry's bound.
+    A tokenizer property runs as run_tokenizer_property runs it.
     """
+    if prop.subject == Subject.TOKENIZER:
+        return run_tokenizer_property(prop, backend, settings=settings, max_examples=max_examples, seed=seed,
+                                      on_example=on_example)
     dtype = dtype or prop.dtype or backend.capabilities.core_dtype
     space = space or strategies.Space.for_backend(backend.capabilities)
     entry = expectations.entry_for(expected, prop.id, dtype)
@@ -77,6 +82,34 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     start = time.perf_counter()
     found, searched = search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
                                      max_examples or settings.max_examples, seed)
+    result = _recorded(prop, found, log, start, dtype, searched)
+    if found.beyond_known_deviation:
+        return result  # a new failure, whatever the expectation file lists
+    _judge_magnitudes(result, log)
+    _judge_coverage(result)
+    return _recognised(expectations.judge(entry, result), expected)
+
+
+def run_tokenizer_property(prop, backend, *, settings, max_examples=None, seed=None, on_example=None):
+    """The PropertyResult of a tokenizer property on a tokenizer backend: one search per stratum of its inputs
+    (text.shares), until one finds a failure. Every example is compared exactly: there are no tolerances,
+    magnitudes or size classes to judge."""
+    why_not = applicable(prop, backend.capabilities)
+    if why_not:
+        return PropertyResult(prop.id, Status.SKIPPED, prop.core, message=why_not)
+    log, ctx = ExampleLog(), TokenizerContext(backend)  # its loaded vocabularies serve every stratum's search
+    start = time.perf_counter()
+    for i, (stratum, examples) in enumerate(text.shares(prop.strata, max_examples or settings.max_examples)):
+        found = search(prop, replace(ctx, stratum=stratum), log, None, on_example, settings, examples, seed,
+                       f"{prop.id}/{i}" if i else prop.id)
+        if found.status != Status.PASSED:
+            break
+    return _recorded(prop, found, log, start)
+
+
+def _recorded(prop, found, log, start, dtype=None, searched=()):
+    """The PropertyResult of a search as it ended: its examples, timing and coverage, its counterexample if
+    it did not pass, and its errors summarised."""
     result = PropertyResult(prop.id, found.status, prop.core, kind=found.kind, dtype=dtype, examples=len(log.samples),
                             message=found.message, seconds=round(time.perf_counter() - start, 3),
                             load_seconds=round(log.clock.load_seconds, 3),
@@ -85,11 +118,7 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     if found.status != Status.PASSED:
         result.counterexample, result.failing_draws = describe(log.notes), list(log.draws)
     _summarise(result, found.failing)
-    if found.beyond_known_deviation:
-        return result  # a new failure, whatever the expectation file lists
-    _judge_magnitudes(result, log)
-    _judge_coverage(result)
-    return _recognised(expectations.judge(entry, result), expected)
+    return result
 
 
 def _recognised(result, expected):

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 from unittest import mock
 
 import hypothesis
-import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import providers
@@ -25,9 +24,7 @@ MAX_BLIND = 4
 
 class PropertyFailed(AssertionError):
     def __init__(self, measurement):
-        error = (f"max |error| {measurement.err:.3g}" if np.isfinite(measurement.err)
-                 else "non-finite values (inf or NaN) in the logits")
-        super().__init__(f"{measurement.detail}: {error} exceeds tolerance {measurement.tol:.3g}")
+        super().__init__(measurement.failure())
         self.measurement = measurement
 
 
@@ -116,10 +113,9 @@ def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_ex
         own_class = 0 < i < len(strata)  # a size class searched on its own (not the mixed one, nor left-overs)
         if own_class:  # its first example not its corner
             stratum = replace(stratum, spread=_search_seed(seed, search_id))
-        ctx = Context(ctx_template.backend, ctx_template.dtype, stratum)
         log.blind = 0
-        test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, examples, seed, search_id)
-        found = _search(test, ctx.backend)
+        found = search(prop, Context(ctx_template.backend, ctx_template.dtype, stratum), log, bounded, on_example,
+                       settings, examples, seed, search_id)
         if found.outside_bounds and i > 0:
             left_out += examples
             continue
@@ -130,10 +126,16 @@ def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_ex
     return Found(Status.PASSED), searched
 
 
+def search(prop, ctx, log, bounded, on_example, settings, max_examples, seed, search_id):
+    """How one Hypothesis search of prop ended, each example run in a context like ctx (its for_example)."""
+    test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, max_examples, seed, search_id)
+    return _search(test, ctx.backend)
+
+
 def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
     @given(st.data())
     def test(data):
-        ctx = Context(ctx_template.backend, ctx_template.dtype, ctx_template.space, notes=log.notes, clock=log.clock)
+        ctx = ctx_template.for_example(log.notes, log.clock)
         log.start()
         m = prop.fn(ctx, RecordedData(data, log.draws))
         observable = log.record(m, ctx)
@@ -144,7 +146,7 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
                 raise PropertyFailed(m)
         elif not m.err <= bounded.limit(m.tol, log.case()):  # a listed deviation: searched for beyond its bound
             raise BeyondKnownDeviation(m, bounded)
-        if ctx.space.spread and observable is False and log.blind < MAX_BLIND:
+        if observable is False and ctx.space.spread and log.blind < MAX_BLIND:
             log.blind += 1  # a class searched on its own: its share goes to examples that could see a bug
             hypothesis.reject()
 

@@ -4,10 +4,15 @@ A property is a function (ctx, data) -> Measurement, where `data` is Hypothesis'
 gives the backend under test (loaded through the guard) and the reference. It draws its own example,
 and returns the largest error it measured with the tolerance that applies; it never asserts itself,
 so the runner can record passing margins as well as failures.
+
+One table holds every property; its `subject` says whether it checks a model or a tokenizer (the
+tokenizer properties, in properties/tokenizer/, get a TokenizerContext). A property runs only on backends
+of its subject (applicable), so no property ever asks what kind of backend it was given.
 """
+import math
 from dataclasses import dataclass, field, replace
 
-from gpt2_conformance.backends import BackendClock, guarded_load
+from gpt2_conformance.backends import BackendClock, Subject, guarded_load
 from gpt2_conformance.cases import strategies
 from gpt2_conformance.cases.weights import SCALES
 from gpt2_conformance.judge.oracle_cache import grads_with_error, reference_with_error, tier_error
@@ -25,18 +30,27 @@ class Property:
     precondition: object = None  # (Space) -> None, or why the property cannot run on these cases
     compares_calls: bool = False  # compares two calls of one backend (so a reused output buffer could fool it)
     training: bool = False  # about gradients: judged in the backend's training verdict
+    subject: Subject = Subject.MODEL  # what it checks: runs only on backends whose capabilities.subject it is
+    strata: tuple = ()  # a tokenizer property's kinds of input, searched one after another (cases/text.py)
 
 
 REGISTRY = {}
 
 
-def prop(id, core=False, needs=(), precondition=None, compares_calls=False, training=False):
+def prop(id, core=False, needs=(), precondition=None, compares_calls=False, training=False, subject=Subject.MODEL,
+         strata=()):
     def register(fn):
         REGISTRY[id] = Property(id, fn, core, tuple(needs), (fn.__doc__ or "").strip().splitlines()[0],
-                                precondition=precondition, compares_calls=compares_calls, training=training)
+                                precondition=precondition, compares_calls=compares_calls, training=training,
+                                subject=subject, strata=tuple(strata))
         return fn
 
     return register
+
+
+def ids_of(subject):
+    """The ids of the properties that check subject, in report order."""
+    return [id for id, p in REGISTRY.items() if p.subject == subject]
 
 
 @dataclass
@@ -48,6 +62,12 @@ class Measurement:
     @property
     def ok(self):
         return self.err <= self.tol  # False for NaN
+
+    def failure(self):
+        """What this measurement says when it fails."""
+        error = (f"max |error| {self.err:.3g}" if math.isfinite(self.err)
+                 else "non-finite values (inf or NaN) in the logits")
+        return f"{self.detail}: {error} exceeds tolerance {self.tol:.3g}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,10 @@ class Context:
     def integers(self, lo, hi, name):
         """A strategy of positions and the like in [lo, hi], spread as the space's cases are (strategies.integers)."""
         return strategies.integers(lo, hi, self.space.spread, name)
+
+    def for_example(self, notes, clock):
+        """A context for one example of this one's search: the oracle's memo is the example's own."""
+        return Context(self.backend, self.dtype, self.space, notes=notes, clock=clock)
 
     def load(self, params):
         self._loaded = self._loaded or params
@@ -129,12 +153,14 @@ def tier(id, dtype):
 
 def applicable(prop, capabilities, space=strategies.Space()):
     """None if the backend can run prop on the cases of space, else the reason it cannot."""
+    if prop.subject != capabilities.subject:
+        return f"a {prop.subject} property, and the backend is a {capabilities.subject}"
     missing = [n for n in prop.needs if not getattr(capabilities, n)]
     if prop.dtype and prop.dtype not in capabilities.dtypes:
         missing.append(prop.dtype)
     if missing:
         return f"backend lacks {', '.join(missing)}"
-    if prop.dtype == capabilities.core_dtype:
+    if prop.dtype and prop.dtype == capabilities.core_dtype:
         return f"{prop.dtype} is the backend's core dtype: the core properties already run in it"
     outside = space.fixed and capabilities.scope.why_not(space.fixed[1].hparams)
     if outside:
@@ -159,6 +185,13 @@ from gpt2_conformance.properties import (  # noqa: E402  registration order is r
     gradients,
     tied_gradient,
     causal_gradient,
+)
+from gpt2_conformance.properties.tokenizer import (  # noqa: E402  after the model properties, in report order
+    encode_official,
+    decode_official,
+    roundtrip,
+    golden_tokenization,
+    special_text,
 )
 # isort: on
 

@@ -5,11 +5,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpt2_conformance.backends import BUNDLED, available_bundled, spec_problem
+from gpt2_conformance.backends import BUNDLED, Subject, available_bundled, spec_problem
 from gpt2_conformance.cases import checkpoints, profiles
 from gpt2_conformance.judge import expectations, oracle_cache
 from gpt2_conformance.judge.verdict import Acceptance
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.properties import ids_of
 from gpt2_conformance.reference.params import InvalidParams
 from gpt2_conformance.report.files import REPORTS
 
@@ -59,7 +59,8 @@ def plan(args):
     seed = args.seed
     if seed is None and not profiles.get(args.profile).derandomize:
         seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
-    return Plan(tuple(specs), tuple(args.property or REGISTRY), args.profile, args.max_examples, seed, args.timeout,
+    return Plan(tuple(specs), tuple(args.property or ids_of(Subject.MODEL)), args.profile, args.max_examples, seed,
+                args.timeout,
                 args.report_dir, save_dir, tuple(files), tuple(_partial(args)),
                 Acceptance(args.accept_level, args.accept_scope, args.accept_frozen_weights),
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
@@ -68,8 +69,8 @@ def plan(args):
 
 def _partial(args):
     partial = profiles.partial(args.profile, args.max_examples)
-    if args.property and set(args.property) != set(REGISTRY):
-        partial.append(f"{len(set(args.property))} of {len(REGISTRY)} properties (--property)")
+    if args.property and set(args.property) != set(ids_of(Subject.MODEL)):
+        partial.append(f"{len(set(args.property))} of {len(ids_of(Subject.MODEL))} properties (--property)")
     return partial
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from gpt2_conformance import __version__
-from gpt2_conformance.backends import available_bundled
+from gpt2_conformance.backends import Subject, available_bundled
 from gpt2_conformance.cases import profiles
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.runner import run_property
@@ -20,7 +20,7 @@ from gpt2_conformance.judge.verdict import judge
 from gpt2_conformance.mutants import MUTANTS
 from gpt2_conformance.mutants.catalog import NOT_APPLICABLE
 from gpt2_conformance.outcomes import Exit, Status
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.properties import REGISTRY, ids_of
 from gpt2_conformance.report import certificate, terminal
 from gpt2_conformance.run.isolation import run_isolated
 
@@ -63,7 +63,7 @@ def run(profile_name, mutants=None, property_ids=None, backend_specs=None, progr
     profile = profiles.get(profile_name)
     whole = not mutants and not property_ids  # the whole catalog against every property
     mutants = mutants or list(MUTANTS.values())
-    property_ids = property_ids or list(REGISTRY)
+    property_ids = property_ids or ids_of(Subject.MODEL)
     cells, scores = [], []
     for mutant in mutants:
         results = []
