@@ -10,13 +10,13 @@ import traceback
 from pathlib import Path
 
 from gpt2_conformance import __version__
-from gpt2_conformance.backends import BUNDLED, BackendError, Subject, availability, resolve
+from gpt2_conformance.backends import BackendError, Subject, availability, bundled, resolve
 from gpt2_conformance.cases import golden, profiles
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.tolerances import UNIT_ROUNDOFF
 from gpt2_conformance.judge.verdict import OFFICIAL_PRECISION, run_standing
 from gpt2_conformance.outcomes import Exit, Status
-from gpt2_conformance.properties import ids_of
+from gpt2_conformance.properties import REGISTRY, ids_of
 from gpt2_conformance.report.files import write_all
 from gpt2_conformance.report.terminal import Progress, replayed, table
 from gpt2_conformance.report.text import shown
@@ -60,10 +60,14 @@ def _certify_parser(sub):
     c = sub.add_parser("certify", help="run every property against every chosen backend", formatter_class=_DefaultsOnce)
     c.set_defaults(run=certify)
     c.add_argument("--backend", action="append", metavar="SPEC",
-                   help="a bundled name, an entry-point name or package.module:attr (repeatable; "
-                        "default: every bundled backend whose dependencies are installed)")
-    c.add_argument("--property", action="append", choices=ids_of(Subject.MODEL), metavar="ID",
-                   help=f"only these properties (repeatable; a partial run): {', '.join(ids_of(Subject.MODEL))}")
+                   help="a model: a bundled name, an entry-point name or package.module:attr (repeatable; default, "
+                        "with no --tokenizer either: every bundled backend and tokenizer whose dependencies are installed)")
+    c.add_argument("--tokenizer", action="append", metavar="SPEC",
+                   help="a tokenizer, named as a backend is (repeatable; with --backend in one run, or alone; "
+                        f"bundled: {', '.join(bundled(Subject.TOKENIZER))})")
+    c.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID",
+                   help="only these properties (repeatable; a partial run): models' "
+                        f"{', '.join(ids_of(Subject.MODEL))}; tokenizers' {', '.join(ids_of(Subject.TOKENIZER))}")
     c.add_argument("--profile", default="ci", choices=list(profiles.PROFILES),
                    help=f"Hypothesis profile; certifying: {', '.join(profiles.CERTIFYING)}")
     c.add_argument("--max-examples", type=_positive(int), metavar="N",
@@ -92,6 +96,10 @@ def _certify_parser(sub):
     c.add_argument("--accept-frozen-weights", action="store_true",
                    help="exit 0 for verdicts certified with frozen weights: an engine that runs a converted model "
                         "cannot replace wte in place, so tied_head cannot run (the verdict still says so)")
+    c.add_argument("--accept-special-text", action="store_true",
+                   help="exit 0 for tokenizers certified with a declared special-text policy: <|endoftext|> in a text "
+                        "as the special id, or refused, where OpenAI's encoder.py encodes it as text (the verdict "
+                        "still says so)")
 
 
 def _replay_parser(sub):
@@ -99,7 +107,9 @@ def _replay_parser(sub):
                        formatter_class=_DefaultsOnce)
     r.set_defaults(run=replay_command)
     r.add_argument("file", type=Path)
-    r.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
+    on = r.add_mutually_exclusive_group()
+    on.add_argument("--backend", metavar="SPEC", help="the backend to run it on (default: the one that failed)")
+    on.add_argument("--tokenizer", metavar="SPEC", help="the tokenizer to run it on (default: the one that failed)")
 
 
 def _selftest_parser(sub):
@@ -144,12 +154,14 @@ def _positive(kind, largest=None):
 
 
 def backends(args):
-    rows = availability()
-    width = max(len(name) for name, _, _ in rows)
-    for name, ok, detail in rows:
-        opt_in = BUNDLED[name].opt_in if name in BUNDLED else None
-        note = f"  (opt-in, name it with --backend: it {opt_in})" if ok and opt_in else ""
-        print(f"{name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}{note}")
+    for subject, option in ((Subject.MODEL, "--backend"), (Subject.TOKENIZER, "--tokenizer")):
+        rows, table = availability(subject), bundled(subject)
+        width = max(len(name) for name, _, _ in rows)
+        print(f"{subject}s:")
+        for name, ok, detail in rows:
+            opt_in = table[name].opt_in if name in table else None
+            note = f"  (opt-in, name it with {option}: it {opt_in})" if ok and opt_in else ""
+            print(f"  {name:<{width}}  {'available  ' if ok else 'unavailable'}  {detail}{note}")
     return Exit.CERTIFIED
 
 
@@ -177,7 +189,12 @@ def exit_status(cert):
 def replay_command(args):
     try:
         meta, draws = replay.load(args.file)
-        backend = resolve(args.backend or meta["spec"])
+        subject = replay.subject_of(meta)
+        named = {Subject.MODEL: args.backend, Subject.TOKENIZER: args.tokenizer}
+        if any(spec for s, spec in named.items() if s != subject):
+            raise replay.ReplayError(f"{args.file} is a failing example of a {subject}'s property ({meta['property']}): "
+                                     f"name the {subject} to run it on with {replay.option(subject)}")
+        backend = resolve(named[subject] or meta["spec"], subject)
         outcome = replay.rerun(meta, draws, backend)
     except (replay.ReplayError, BackendError) as e:
         raise UsageError(str(e)) from None

@@ -316,6 +316,6 @@ def test_a_backend_name_of_markup_stays_text_in_the_reports(capsys, tmp_path):
     main(capsys, "certify", "--report-dir", str(tmp_path), "--property", "determinism", "--max-examples", "2",
          "--backend", "tests.misbehaving:markup_name")
     md = (tmp_path / "report.md").read_text()
-    header = next(line for line in md.splitlines() if line.startswith("| property |"))
+    header = next(line for line in md.splitlines() if line.startswith("| model property |"))
     assert header.count(" | ") == 1 and "x \\| y" in header and "<b>" not in md and "&lt;b&gt;" in md  # one column
     assert "<b>bold" not in (tmp_path / "report.html").read_text()

@@ -85,7 +85,7 @@ def test_a_listed_failure_that_passes_or_fails_differently_is_red(tmp_path):
     # the headline is the verdict: not certified wins over a partial run, and says why
     headline = md.splitlines()[0]
     assert headline.startswith("## gpt2-conformance: NOT CERTIFIED (") and "erf_gelu: reference_logits failed (tolerance)" in headline
-    header = next(line for line in md.splitlines() if line.startswith("| property |"))
+    header = next(line for line in md.splitlines() if line.startswith("| model property |"))
     row = next(line for line in md.splitlines() if line.startswith("| `reference_logits` |"))
     column = [c.strip() for c in header.split("|")].index("erf_gelu")  # properties as rows, backends as columns
     assert [c.strip() for c in row.split("|")][column].startswith("**FAIL")

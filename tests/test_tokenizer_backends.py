@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from gpt2_conformance.backends import BackendError, Capabilities
+from gpt2_conformance.backends import BackendError, Capabilities, Subject, resolve
 from gpt2_conformance.backends.adapters.tok_reference import ReferenceTokenizer
 from gpt2_conformance.backends.tokenizer import (
     BUNDLED_TOKENIZERS,
@@ -15,7 +15,6 @@ from gpt2_conformance.backends.tokenizer import (
     Refused,
     TokenizerCapabilities,
     guarded_load_tokenizer,
-    resolve_tokenizer,
 )
 from gpt2_conformance.properties import REGISTRY, applicable
 from gpt2_conformance.reference import vocab
@@ -45,6 +44,10 @@ class Returns:
     def decode(self, ids):
         self.calls.append(ids)
         return self.decoded
+
+
+def resolve_tokenizer(spec):
+    return resolve(spec, Subject.TOKENIZER)
 
 
 def test_a_backend_gets_openais_files_byte_for_byte():
@@ -147,7 +150,7 @@ def test_bundled_tokenizers_resolve_by_name_and_any_by_module_and_attribute():
 
 
 def test_a_spec_that_names_no_tokenizer_says_why():
-    with pytest.raises(BackendError, match="unknown tokenizer 'tiktokn': use one of reference, tiktoken"):
+    with pytest.raises(BackendError, match="unknown tokenizer 'tiktokn': use one of hf-tokenizers, reference, tiktoken"):
         resolve_tokenizer("tiktokn")
     with pytest.raises(BackendError, match="has capabilities of type Capabilities: use .*TokenizerCapabilities"):
         resolve_tokenizer("gpt2_conformance.backends.adapters.reference:backend")

@@ -2,6 +2,7 @@
 found stale when the framework fixes them."""
 import pytest
 
+from gpt2_conformance.backends import Subject
 from gpt2_conformance.cases import profiles
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.runner import PropertyResult, run_property
@@ -14,7 +15,8 @@ def test_every_shipped_set_is_cited_measured_and_bounded(name):
     f = expectations.load_source(name)
     (s,) = f.sets
     assert f.backend is None and s.name == name and s.measured and s.modules and f.entries
-    assert all(e.upstream == s and e.max_ratio for e in f.entries)  # bounded deviations, each from this set
+    # bounded deviations, each from this set: by magnitude, or a tokenizer's (compared exactly) by the inputs
+    assert all(e.upstream == s and (e.max_ratio or set(e.where or ()) == {"stratum"}) for e in f.entries)
 
 
 @pytest.mark.parametrize("backend,sets", [("hf-torch-eager", ["torch"]), ("hf-torch-sdpa", ["torch"]),
@@ -104,3 +106,24 @@ def test_a_loose_set_whose_probe_still_reproduces_passes_quietly(tmp_path):
     listing = stale_set(tmp_path, "gpt2_conformance.judge.probes:torch_layernorm_width_1", False)
     pytest.importorskip("torch")
     assert expectations.judge(listing, passed).status == "passed"  # torch 2.13 still has pytorch#188375
+
+
+@pytest.mark.parametrize("bound,complaint", [
+    ("", "encode_official compares exactly: an entry bounds its deviation by the inputs it shows on"),
+    ("max_ratio = 10\nwhere = { stratum = \"small vocabularies\" }", "with no max_ratio"),
+    ("where = { stratum = \"drawn\" }", "where must be \\{ stratum = ... \\}, one of encode_official's"),
+    ("where = { n_embd = 1 }", "where must be \\{ stratum = ... \\}"),
+])
+def test_a_tokenizer_entry_is_bounded_by_a_stratum_of_its_property(tmp_path, bound, complaint):
+    (tmp_path / "t.toml").write_text(f'backend = "t"\n[[expected]]\nproperty = "encode_official"\ncategory = "known-bug"\n'
+                                     f'kind = "tolerance"\n{bound}\nreason = "https://example.org/1"\n')
+    with pytest.raises(expectations.ExpectationError, match=complaint):
+        expectations.load(tmp_path / "t.toml")
+
+
+def test_the_bundled_tiktoken_includes_its_set_and_no_model_file_excuses_a_tokenizer():
+    f = expectations.load(expectations.SHIPPED / "tokenizers" / "tiktoken.toml")
+    assert [s.name for s in f.sets] == ["tiktoken"]
+    llama = expectations.load(expectations.SHIPPED / "llama-cpp.toml")  # a model; llama-cpp names a tokenizer too
+    assert expectations.entries_for([llama], "llama-cpp", "llama-cpp", Subject.TOKENIZER) == ()
+    assert expectations.entries_for([f], "tiktoken", "tiktoken", Subject.TOKENIZER) == f.entries

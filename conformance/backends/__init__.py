@@ -18,11 +18,12 @@ from gpt2_conformance.backends.guard import BackendClock, BackendError, Cache, G
 from gpt2_conformance.backends.protocol import PUBLISHED, Backend, Capabilities, Model, Scope, Subject, Unsupported
 
 __all__ = ["BUNDLED", "PUBLISHED", "Backend", "BackendClock", "BackendError", "Cache", "Capabilities", "Guarded",
-           "Model", "Scope", "Subject", "Unsupported", "WrongShape", "availability", "available_bundled",
+           "Model", "Scope", "Subject", "Unsupported", "WrongShape", "availability", "available_bundled", "bundled",
            "current_directory_last", "guarded_load", "entry_point_names", "import_backend", "padded_loss_weight",
            "resolve", "right_padded", "spec_problem"]
 
-ENTRY_POINT_GROUP = "gpt2_conformance.backends"
+# the entry-point group a package registers its backends in, per subject
+ENTRY_POINT_GROUPS = {Subject.MODEL: "gpt2_conformance.backends", Subject.TOKENIZER: "gpt2_conformance.tokenizers"}
 
 
 @dataclass(frozen=True)
@@ -56,34 +57,57 @@ BUNDLED = {
 }
 
 
-def resolve(spec):
-    """A backend from a bundled name, an entry-point name, or 'package.module:attr'."""
+def bundled(subject=Subject.MODEL):
+    """The table of bundled backends of subject: BUNDLED, or the tokenizers' (backends/tokenizer.py)."""
+    if subject == Subject.TOKENIZER:
+        from gpt2_conformance.backends.tokenizer import BUNDLED_TOKENIZERS
+
+        return BUNDLED_TOKENIZERS
+    return BUNDLED
+
+
+def _protocol_check(subject):
+    if subject == Subject.TOKENIZER:
+        from gpt2_conformance.backends.tokenizer import check_tokenizer_protocol
+
+        return check_tokenizer_protocol
+    return _check_protocol
+
+
+def resolve(spec, subject=Subject.MODEL):
+    """A backend of subject (a model, or a tokenizer) from a bundled name, an entry-point name, or
+    'package.module:attr'."""
     if not isinstance(spec, str) or not spec:
-        raise BackendError(f"a backend spec must be a non-empty string, got {spec!r}")
-    if spec in BUNDLED:
-        return import_backend(BUNDLED[spec].target, spec)
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        raise BackendError(f"a {_noun(subject)} spec must be a non-empty string, got {spec!r}")
+    check = _protocol_check(subject)
+    if spec in bundled(subject):
+        return import_backend(bundled(subject)[spec].target, spec, check)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[subject]):
         if ep.name == spec:
             try:
-                return _check_protocol(ep.load(), spec)
+                return check(ep.load(), spec)
             except Exception as e:
-                raise BackendError(f"backend {spec!r} (entry point {ep.value}) cannot be loaded: "
+                raise BackendError(f"{_noun(subject)} {spec!r} (entry point {ep.value}) cannot be loaded: "
                                    f"{type(e).__name__}: {e}") from e
     if ":" in spec:
         current_directory_last()
-        return import_backend(spec, spec)
-    raise BackendError(_unknown(spec))
+        return import_backend(spec, spec, check)
+    raise BackendError(_unknown(spec, subject))
 
 
-def spec_problem(spec):
-    """Why spec certainly names no backend (a typo: the user's mistake), or None. A module:attr spec is
+def _noun(subject):
+    return "tokenizer" if subject == Subject.TOKENIZER else "backend"
+
+
+def spec_problem(spec, subject=Subject.MODEL):
+    """Why spec certainly names no backend of subject (a typo: the user's mistake), or None. A module:attr spec is
     checked without running the module's code where it can be: the module must exist, and its source must
     bind attr at top level. Whether it imports and works is the backend's business, judged in its worker."""
-    if spec in BUNDLED or spec in entry_point_names():
+    if spec in bundled(subject) or spec in entry_point_names(subject):
         return None
     module_name, colon, attr = spec.partition(":")
     if not colon or not all(p.isidentifier() for p in module_name.split(".") + attr.split(".")):
-        return _unknown(spec)
+        return _unknown(spec, subject)
     current_directory_last()
     try:
         found = importlib.util.find_spec(module_name)
@@ -94,17 +118,17 @@ def spec_problem(spec):
     except Exception:  # a parent package that fails to import: the backend's failure, reported by its worker
         return None
     if found is None:
-        return f"backend {spec!r}: no module named {module_name!r} (looked in the current directory and the installed packages)"
+        return f"{_noun(subject)} {spec!r}: no module named {module_name!r} (looked in the current directory and the installed packages)"
     names, first = _top_level_names(found.origin), attr.split(".")[0]
     if names is not None and first not in names:
-        return (f"backend {spec!r}: module {module_name} has no attribute {first!r} "
+        return (f"{_noun(subject)} {spec!r}: module {module_name} has no attribute {first!r} "
                 f"(it defines {', '.join(sorted(names)) or 'nothing'})")
     return None
 
 
-def _unknown(spec):
-    known = ", ".join(sorted(set(BUNDLED) | entry_point_names()))
-    return f"unknown backend {spec!r}: use one of {known} or 'package.module:attr'"
+def _unknown(spec, subject=Subject.MODEL):
+    known = ", ".join(sorted(set(bundled(subject)) | entry_point_names(subject)))
+    return f"unknown {_noun(subject)} {spec!r}: use one of {known} or 'package.module:attr'"
 
 
 def current_directory_last():
@@ -136,8 +160,8 @@ def _top_level_names(origin):
     return None if "__getattr__" in names else names
 
 
-def entry_point_names():
-    return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+def entry_point_names(subject=Subject.MODEL):
+    return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[subject])}
 
 
 def import_backend(target, spec, check_protocol=None):
@@ -172,15 +196,15 @@ def _check_protocol(obj, spec):
     return obj
 
 
-def availability():
-    """[(name, available, why not / target)] for every bundled and entry-point backend."""
+def availability(subject=Subject.MODEL):
+    """[(name, available, why not / target)] for every bundled and entry-point backend of subject."""
     rows = []
-    for name, bundled in BUNDLED.items():
-        module_name = bundled.target.partition(":")[0]
+    for name, entry in bundled(subject).items():
+        module_name = entry.target.partition(":")[0]
         missing = [m for m in _requires(module_name) if importlib.util.find_spec(m) is None]
         rows.append((name, not missing,
-                     f"needs {', '.join(missing)}: pip install 'gpt2-conformance[{bundled.extra}]'" if missing else bundled.target))
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                     f"needs {', '.join(missing)}: pip install 'gpt2-conformance[{entry.extra}]'" if missing else entry.target))
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[subject]):
         rows.append((ep.name, True, f"{ep.value} (entry point)"))
     return rows
 
@@ -194,9 +218,10 @@ def _requires(module_name):
     return ()
 
 
-def available_bundled():
-    """The bundled backends that run by default (not opt-in) and whose libraries are installed."""
-    return [name for name, ok, _ in availability() if ok and name in BUNDLED and not BUNDLED[name].opt_in]
+def available_bundled(subject=Subject.MODEL):
+    """The bundled backends of subject that run by default (not opt-in) and whose libraries are installed."""
+    table = bundled(subject)
+    return [name for name, ok, _ in availability(subject) if ok and name in table and not table[name].opt_in]
 
 
 def right_padded(tokens, length):

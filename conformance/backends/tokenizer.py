@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
-from gpt2_conformance.backends import Bundled, current_directory_last, import_backend
+from gpt2_conformance.backends import Bundled
 from gpt2_conformance.backends.guard import BackendClock, BackendError
 from gpt2_conformance.backends.protocol import Subject
 from gpt2_conformance.cases.gpt2_vocab import vocab_bpe
@@ -48,6 +48,13 @@ class TokenizerCapabilities:
         if self.special_text not in SPECIAL_TEXT_POLICIES:
             raise ValueError(f"TokenizerCapabilities.special_text must be one of {', '.join(SPECIAL_TEXT_POLICIES)}, "
                              f"got {self.special_text!r}")
+
+    def to_dict(self):
+        return {"special_text": self.special_text}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
 
 
 @runtime_checkable
@@ -178,17 +185,6 @@ BUNDLED_TOKENIZERS = {
     "hf-tokenizers": Bundled("gpt2_conformance.backends.adapters.tok_hf_tokenizers:backend", "tokenizers"),
     "transformers-gpt2": Bundled("gpt2_conformance.backends.adapters.tok_transformers:backend", "hf"),
 }
-
-
-def resolve_tokenizer(spec):
-    """A tokenizer backend from a bundled name or 'package.module:attr' (found in the current directory too)."""
-    if spec in BUNDLED_TOKENIZERS:
-        return import_backend(BUNDLED_TOKENIZERS[spec].target, spec, check_tokenizer_protocol)
-    if isinstance(spec, str) and ":" in spec:
-        current_directory_last()
-        return import_backend(spec, spec, check_tokenizer_protocol)
-    raise BackendError(f"unknown tokenizer {spec!r}: use one of {', '.join(BUNDLED_TOKENIZERS)} or "
-                       "'package.module:attr'")
 
 
 def check_tokenizer_protocol(obj, spec):

@@ -93,6 +93,12 @@ def gpt2():
 
 
 @cache
+def bytes_only():
+    """The smallest byte-level vocabulary: the 256 bytes, no merges."""
+    return SmallVocab(encoder_of([]), [])
+
+
+@cache
 def characters():
     """A character of any general category but Cs (a lone surrogate is not text); each category as likely."""
     by_category = category_characters()

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
+from gpt2_conformance.backends import Subject
 from gpt2_conformance.cases.weights import SCALES
 from gpt2_conformance.judge.upstream import UpstreamSet
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE, JUDGED, MAGNITUDE_KINDS, Kind, Status
@@ -62,7 +63,7 @@ class Expected:
     reason: str
     dtype: str | None = None
     max_ratio: dict | None = None  # {weight scale (None: every example): largest error / tolerance}
-    where: dict | None = None  # {hparam: value}: the examples the deviation shows on (None: all)
+    where: dict | None = None  # {hparam: value}, or a tokenizer's {"stratum": ...}: where it shows (None: all)
     strict: bool = True  # a run that does not meet the deviation is xpassed (else it passes)
     upstream: UpstreamSet | None = None  # the upstream set the entry comes from
 
@@ -220,7 +221,12 @@ def _entry(path, i, e, upstream=None):
     if REGISTRY[e["property"]].core and e["kind"] != Kind.TOLERANCE:
         raise ExpectationError(f"{where}: {e['property']} is core and must run: an expectation may bound its "
                                f"numerical deviation (kind tolerance, with max_ratio), never excuse kind {e['kind']}")
-    if e["kind"] == Kind.TOLERANCE and "max_ratio" not in e:
+    tokenizer = REGISTRY[e["property"]].subject == Subject.TOKENIZER
+    if tokenizer and ("max_ratio" in e or "where" not in e):
+        raise ExpectationError(f"{where}: {e['property']} compares exactly: an entry bounds its deviation by the "
+                               f"inputs it shows on, where = {{ stratum = ... }} ({', '.join(REGISTRY[e['property']].strata)}), "
+                               "with no max_ratio")
+    if e["kind"] == Kind.TOLERANCE and "max_ratio" not in e and not tokenizer:
         raise ExpectationError(f"{where}: an entry of kind tolerance needs max_ratio, the measured bound of the "
                                "deviation (without it a structural bug in the same property would pass as known)")
     if ("max_ratio" in e or "where" in e) and e["kind"] != Kind.TOLERANCE:
@@ -229,10 +235,16 @@ def _entry(path, i, e, upstream=None):
         raise ExpectationError(f"{where}: strict must be true or false, got {e['strict']!r}")
     return Expected(e["property"], e["category"], Kind(e["kind"]), e["reason"], e.get("dtype"),
                     _max_ratio(where, e["max_ratio"]) if "max_ratio" in e else None,
-                    _where(where, e["where"]) if "where" in e else None, e.get("strict", True), upstream)
+                    _where(where, e["where"], REGISTRY[e["property"]]) if "where" in e else None, e.get("strict", True),
+                    upstream)
 
 
-def _where(where, value):
+def _where(where, value, prop):
+    if prop.subject == Subject.TOKENIZER:
+        if not isinstance(value, dict) or set(value) != {"stratum"} or value["stratum"] not in prop.strata:
+            raise ExpectationError(f"{where}: where must be {{ stratum = ... }}, one of {prop.id}'s: "
+                                   f"{', '.join(map(repr, prop.strata))}; got {value!r}")
+        return dict(value)
     names = [f.name for f in dataclasses.fields(HParams)]
     if not isinstance(value, dict) or not value or any(k not in names or isinstance(v, bool) or not isinstance(v, int)
                                                        or v < 1 for k, v in value.items()):
@@ -365,16 +377,20 @@ def unmatched(entries, results):
 SHIPPED = Path(__file__).with_name("expectations")  # the known deviations of the bundled backends
 
 
-def with_shipped(files, specs):
-    """files, and the shipped expectation file of each bundled backend in specs that none of them lists:
-    its known deviations apply unless the user gives a file of their own for it."""
-    from gpt2_conformance.backends import BUNDLED
+def with_shipped(files, specs, subject=Subject.MODEL):
+    """files, and the shipped expectation file of each bundled backend of subject in specs that none of them
+    lists: its known deviations apply unless the user gives a file of their own for it. A tokenizer's lie in
+    expectations/tokenizers/ (a tokenizer may share a model backend's name: llama-cpp)."""
+    from gpt2_conformance.backends import bundled
 
     listed = {f.backend for f in files}
-    shipped = [SHIPPED / f"{spec}.toml" for spec in specs if spec in BUNDLED and spec not in listed]
+    folder = SHIPPED / "tokenizers" if subject == Subject.TOKENIZER else SHIPPED
+    shipped = [folder / f"{spec}.toml" for spec in specs if spec in bundled(subject) and spec not in listed]
     return list(files) + [load(path) for path in shipped if path.exists()]
 
 
-def entries_for(files, name, spec):
-    """The entries of every file that lists failures of the backend called `name` (or `spec`)."""
-    return tuple(e for f in files if f.for_backend(name, spec) for e in f.entries)
+def entries_for(files, name, spec, subject=Subject.MODEL):
+    """The entries for properties of subject of every file that lists failures of the backend called `name` (or
+    `spec`): a model's file never excuses a tokenizer of the same name, nor a tokenizer's set a model."""
+    return tuple(e for f in files if f.for_backend(name, spec) for e in f.entries
+                 if REGISTRY[e.property].subject == subject)

@@ -12,10 +12,11 @@ from pathlib import Path
 from gpt2_conformance import __version__
 
 SCHEMA = Path(__file__).with_name("certificate.schema.json")
-VERSION = 4  # of the certificate's format: raised whenever a field changes meaning or goes away
+VERSION = 5  # of the certificate's format: raised whenever a field changes meaning or goes away
 PACKAGES = ("numpy", "hypothesis", "torch", "transformers", "tensorflow-cpu", "tensorflow", "safetensors",
             "onnx", "onnxscript", "onnxruntime", "keras", "keras-hub", "jax", "flax", "tf-keras",
-            "llama-cpp-python", "gguf", "ctranslate2")
+            "llama-cpp-python", "gguf", "ctranslate2", "openvino", "tiktoken", "tokenizers",
+            "tensorflow-text")
 # JSON has no infinities or NaN (jq, JavaScript and Actions' fromJSON reject them): they are written as
 # these strings, and the schema allows them wherever a number may be non-finite.
 NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
@@ -32,8 +33,8 @@ def environment():
 
 
 def build(backends, *, seed, profile, max_examples, partial, accepted, expectations=(), expectation_errors=(),
-          command=None, checkpoint=None):
-    """backends: [run.certify.BackendRun], or anything with their to_dict() and `passed`;
+          command=None, checkpoint=None, tokenizers=()):
+    """backends, tokenizers: [run.certify.BackendRun], or anything with their to_dict() and `passed`;
     partial: why the run cannot certify ([] for a full run); accepted: the verdicts a passing run allows;
     expectations: the expectation files and upstream sets applied ([expectations.Expectations])."""
     return strict({
@@ -49,9 +50,15 @@ def build(backends, *, seed, profile, max_examples, partial, accepted, expectati
         "environment": environment(),
         "expectations": [e.record() for e in expectations],
         "expectation_errors": list(expectation_errors),
-        "passed": all(b.passed for b in backends) and not expectation_errors and not partial,
+        "passed": all(b.passed for b in [*backends, *tokenizers]) and not expectation_errors and not partial,
         "backends": [b.to_dict() for b in backends],
+        "tokenizers": [t.to_dict() for t in tokenizers],
     })
+
+
+def certified(cert):
+    """Every backend and tokenizer of a certificate, in report order: what each report lists."""
+    return [*cert["backends"], *cert.get("tokenizers", ())]
 
 
 def strict(value):

@@ -7,7 +7,20 @@ import math
 from gpt2_conformance.judge.coverage import SEQ_BINS, WIDTH_BINS
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND
 from gpt2_conformance.outcomes import Status
-from gpt2_conformance.report.text import cell, count, header, headline, margin, matrix, num, number, status, verdicts
+from gpt2_conformance.report.certificate import certified
+from gpt2_conformance.report.text import (
+    cell,
+    count,
+    header,
+    headline,
+    margin,
+    matrix,
+    num,
+    number,
+    sections,
+    status,
+    verdicts,
+)
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1b1f24;max-width:1232px}
@@ -145,14 +158,19 @@ def html_page(cert):
            + e(", ".join(f"{k} {v}" for k, v in cert["environment"]["packages"].items())) + "</div>"]
     out.append("<ul class=contents>" + "".join(f'<li><a href="#b{i}"><b>{e(name)}</b></a>: {e(text)}</li>'
                                                  for i, (name, text) in enumerate(verdicts(cert))) + "</ul>")
-    names, rows = matrix(cert)
-    out.append("<table class=matrix><tr><th>property</th>" + "".join(f'<th><a href="#b{i}">{e(n)}</a></th>'
-                                                                     for i, n in enumerate(names)) + "</tr>")
-    for pid, results in rows:
-        out.append(f"<tr><th>{e(pid)}</th>" + "".join(
-            "<td></td>" if p is None else f'<td class="{p["status"]}"><a href="#{_anchor(i, pid)}">{e(cell(p))}</a></td>'
-            for i, p in enumerate(results)) + "</tr>")
-    out.append("</table><p class=meta>Each cell: the status and the worst error/tolerance over the examples (below 1 "
+    first = 0  # the index of a section's first entry among all of them: what anchors number
+    for heading, entries in sections(cert):
+        names, rows = matrix(entries)
+        out.append(f"<table class=matrix><tr><th>{e(heading[:-1])} property</th>" + "".join(
+            f'<th><a href="#b{first + i}">{e(n)}</a></th>' for i, n in enumerate(names)) + "</tr>")
+        for pid, results in rows:
+            out.append(f"<tr><th>{e(pid)}</th>" + "".join(
+                "<td></td>" if p is None else
+                f'<td class="{p["status"]}"><a href="#{_anchor(first + i, pid)}">{e(cell(p))}</a></td>'
+                for i, p in enumerate(results)) + "</tr>")
+        out.append("</table>")
+        first += len(entries)
+    out.append("<p class=meta>Each cell: the status and the worst error/tolerance over the examples (below 1 "
                "holds; its inverse is the margin), with a known deviation's bound. Colours: pass, known deviation "
                "(xfail), partial, skip and failure each their own.</p>")
     for err in cert.get("expectation_errors", []):
@@ -161,7 +179,7 @@ def html_page(cert):
                "held to (derived per example, see docs/tolerances.md). Points below the dashed diagonal hold; "
                "the shaded area fails; a ring marks the shrunk counterexample. The margin is tolerance/error of the "
                "worst example.</p>")
-    for i, b in enumerate(cert["backends"]):
+    for i, b in enumerate(certified(cert)):
         out.append(f'<h2 id="b{i}">{e(b["name"])} <span class=meta>({e(b["spec"])})</span></h2>')
         blocked = [p for p in b["properties"] if status(p) == Status.BLOCKED]
         if blocked:  # the essentials check failed: one cause, so one box

@@ -3,13 +3,14 @@ from collections import Counter
 from xml.etree import ElementTree as ET
 
 from gpt2_conformance.outcomes import BAD, JUNIT
+from gpt2_conformance.report.certificate import certified
 from gpt2_conformance.report.text import status
 
 
 def to_junit(cert):
-    """junit.xml: a test suite per backend, a test case per property, the verdict as a suite property."""
+    """junit.xml: a test suite per backend and tokenizer, a test case per property, the verdict as a suite property."""
     suites = ET.Element("testsuites", name="gpt2-conformance")
-    for b in cert["backends"]:
+    for b in certified(cert):
         props = b["properties"]
         counts = Counter(JUNIT.get(status(p)) for p in props)
         suite = ET.SubElement(

@@ -3,7 +3,7 @@ backend table, and the first failures with their counterexamples and reproductio
 import html
 
 from gpt2_conformance.outcomes import BAD
-from gpt2_conformance.report.text import cell, failures, header, headline, matrix, status, verdicts
+from gpt2_conformance.report.text import cell, failures, header, headline, matrix, sections, status, verdicts
 
 MAX_FAILURES_MD = 10  # a PR comment stays readable; the rest is in the certificate and the HTML
 MAX_TEXT_MD = 400
@@ -23,13 +23,14 @@ def _md(text):
 def markdown(cert):
     lines = [f"## gpt2-conformance: {_md(headline(cert))}", "", " · ".join(map(_md, header(cert))), ""]
     lines += [f"- **{_md(name)}**: {_md(text)}" for name, text in verdicts(cert)]
-    names, rows = matrix(cert)
-    lines += ["", "| property | " + " | ".join(map(_md, names)) + " |", "|---|" + "---|" * len(names)]
-    for pid, results in rows:
-        cells = ["" if p is None else f"**{cell(p)}**" if status(p) in BAD else cell(p) for p in results]
-        lines.append(f"| `{pid}` | " + " | ".join(cells) + " |")
+    for heading, entries in sections(cert):
+        names, rows = matrix(entries)
+        lines += ["", f"| {heading[:-1]} property | " + " | ".join(map(_md, names)) + " |", "|---|" + "---|" * len(names)]
+        for pid, results in rows:
+            cells = ["" if p is None else f"**{cell(p)}**" if status(p) in BAD else cell(p) for p in results]
+            lines.append(f"| `{pid}` | " + " | ".join(cells) + " |")
     lines += ["", "Each cell: the status and the worst error/tolerance over the examples (below 1 holds; its "
-              "inverse is the margin), with a known deviation's bound (xfail 83 ≤ 1e4). Each property's dtype, "
+              "inverse is the margin; a tokenizer's is 0 or inf: compared exactly), with a known deviation's bound (xfail 83 ≤ 1e4). Each property's dtype, "
               "absolute errors, median ratio and coverage are in report.html and certificate.json."]
     for e in cert.get("expectation_errors", []):
         lines.append(f"- expectation file error: {e}")

@@ -2,7 +2,8 @@
 import sys
 
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE, Status
-from gpt2_conformance.report.text import cell, count, num, status, verdicts
+from gpt2_conformance.report.certificate import certified
+from gpt2_conformance.report.text import cell, count, num, sections, status, verdicts
 
 
 def result_line(name, result):
@@ -30,12 +31,13 @@ class Progress:
 
 
 def table(cert):
-    """One backend: its properties as rows. Several: backend x property, a cell showing its worst
-    error/tolerance. Then each backend's verdict, and every failure with its reproduction."""
-    backends = cert["backends"]
-    lines = _rows(backends[0]) if len(backends) == 1 else _matrix(backends)
+    """Per section (models, tokenizers), one backend: its properties as rows; several: backend x property, a cell
+    showing its worst error/tolerance. Then each one's verdict, and every failure with its reproduction."""
+    lines = []
+    for heading, entries in sections(cert):
+        lines += ([""] if lines else []) + (_rows(entries[0]) if len(entries) == 1 else _matrix(entries, heading[:-1]))
     lines += [""] + [f"{name}: {text}" for name, text in verdicts(cert)]
-    for b in backends:
+    for b in certified(cert):
         for p in b["properties"]:
             if status(p) in FAILED_WITH_EXAMPLE | {Status.XPASSED}:
                 lines.append(f"\n{b['name']} / {p['id']}: {p['message']}"
@@ -59,11 +61,11 @@ def _rows(backend):
     return lines
 
 
-def _matrix(backends):
+def _matrix(backends, noun):
     ids = [p["id"] for p in backends[0]["properties"]]
-    width = max([len("backend")] + [len(b["name"]) for b in backends])
+    width = max([len(noun)] + [len(b["name"]) for b in backends])
     widths = [max(12, len(i)) for i in ids]
-    lines = [f"{'backend':<{width}}  " + "  ".join(f"{i:<{w}}" for i, w in zip(ids, widths))]
+    lines = [f"{noun:<{width}}  " + "  ".join(f"{i:<{w}}" for i, w in zip(ids, widths))]
     for b in backends:
         lines.append(f"{b['name']:<{width}}  " + "  ".join(f"{cell(p):<{w}}" for p, w in zip(b["properties"], widths)))
     return lines

@@ -1,11 +1,12 @@
-"""What every rendering of a certificate says the same way: numbers, paths, the headline, each backend's
-verdict line, each property's cell and the failures to read about. Terminal, report.md, report.html,
+"""What every rendering of a certificate says the same way: numbers, paths, the headline, each backend's and
+tokenizer's verdict line, each property's cell and the failures to read about. Terminal, report.md, report.html,
 junit.xml and the backend status table are all built from these."""
 import math
 import os
 
 from gpt2_conformance.judge.verdict import only_partial, run_standing, to_accept
 from gpt2_conformance.outcomes import BAD, Standing, Status
+from gpt2_conformance.report.certificate import certified
 
 
 def number(value):
@@ -63,12 +64,18 @@ def cell(p):
     return text
 
 
-def matrix(cert):
-    """(backend names, [(property id, [its result for each backend, or None])]): properties as rows and
-    backends as columns, so that the table stays narrow however many properties there are."""
-    names = [b["name"] for b in cert["backends"]]
-    ids = list(dict.fromkeys(p["id"] for b in cert["backends"] for p in b["properties"]))
-    by = [{p["id"]: p for p in b["properties"]} for b in cert["backends"]]
+def sections(cert):
+    """[(heading, entries)]: the certificate's backends, then its tokenizers, each where there are any."""
+    return [(heading, cert.get(key) or []) for key, heading in (("backends", "models"), ("tokenizers", "tokenizers"))
+            if cert.get(key)]
+
+
+def matrix(entries):
+    """(names, [(property id, [its result for each entry, or None])]) of one section's backends or tokenizers:
+    properties as rows and backends as columns, so that the table stays narrow however many properties there are."""
+    names = [b["name"] for b in entries]
+    ids = list(dict.fromkeys(p["id"] for b in entries for p in b["properties"]))
+    by = [{p["id"]: p for p in b["properties"]} for b in entries]
     return names, [(pid, [results.get(pid) for results in by]) for pid in ids]
 
 
@@ -88,14 +95,14 @@ def headline(cert):
     """The run's verdict, and why where it is not certified or partial."""
     standing = run_standing(cert)
     if standing == Standing.CERTIFIED:  # naming what was accepted only by an option (--accept-frozen-weights, ...)
-        optional = [f"{b['name']}: {b['verdict']['label']}" for b in cert["backends"] if to_accept(b["verdict"])]
+        optional = [f"{b['name']}: {b['verdict']['label']}" for b in certified(cert) if to_accept(b["verdict"])]
         return "certified (every verdict accepted" + "".join(f"; {v}" for v in optional) + ")"
     if standing == Standing.NOT_CERTIFIED:
-        why = [f"{b['name']}: {_refused(b['verdict'])}" for b in cert["backends"]
+        why = [f"{b['name']}: {_refused(b['verdict'])}" for b in certified(cert)
                if not b["passed"] and not only_partial(b["verdict"])]
         why += ["expectation file errors"] if cert["expectation_errors"] else []
         return "NOT CERTIFIED (" + "; ".join(why) + ")"
-    unseen = [r for b in cert["backends"] for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
+    unseen = [r for b in certified(cert) for r in b["verdict"]["reasons"] + b["verdict"]["training_reasons"]
               if r not in cert["partial"]]
     return "PARTIAL (cannot certify: " + "; ".join(dict.fromkeys(cert["partial"] + unseen)) + ")"
 
@@ -109,13 +116,17 @@ def _refused(verdict):
 
 
 def verdicts(cert):
-    """[(backend, its verdict with the dtype its core properties were judged in and its declared scope)]."""
+    """[(backend, its verdict with the dtype its core properties were judged in and its declared scope)], then
+    [(tokenizer, its verdict)]."""
     out = []
     for b in cert["backends"]:
         v = b["verdict"]
         scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
         level = f"core properties in {v['level']}" if v["level"] else "never imported"
         out.append((b["name"], f"{v['label']} ({level}; declared scope: {scope})"))
+    for t in cert.get("tokenizers", []):
+        compared = "ids and text compared exactly" if t["capabilities"] is not None else "never imported"
+        out.append((t["name"], f"{t['verdict']['label']} ({compared})"))
     return out
 
 
@@ -123,7 +134,7 @@ def failures(cert):
     """The results to read about: failed, error, xpassed, and per backend the first blocked one
     (the others are blocked by the same essentials failure)."""
     out = []
-    for b in cert["backends"]:
+    for b in certified(cert):
         bad = [p for p in b["properties"] if status(p) in BAD and status(p) != Status.BLOCKED]
         blocked = [p for p in b["properties"] if status(p) == Status.BLOCKED]
         if blocked:

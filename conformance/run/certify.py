@@ -1,6 +1,7 @@
 """certify, in steps: run each backend of a Plan in its worker, judge it, and build the certificate."""
 from dataclasses import dataclass
 
+from gpt2_conformance.backends import Subject
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.runner import PropertyResult
 from gpt2_conformance.judge.verdict import Verdict, judge
@@ -34,33 +35,37 @@ def certify(plan, log, live=None):
     property; live (report.terminal.Progress) shows the one running."""
     problems = []
     runs = [certify_backend(spec, plan, problems, log, live) for spec in plan.specs]
+    tokenizers = [certify_backend(spec, plan, problems, log, live, Subject.TOKENIZER) for spec in plan.tokenizer_specs]
     for f in plan.files:
-        if not any(f.for_backend(run.name, run.spec) for run in runs):
+        if not any(f.for_backend(run.name, run.spec) for run in runs + tokenizers):
             problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
-    return certificate.build(runs, seed=plan.seed, profile=plan.profile, max_examples=plan.max_examples,
-                             partial=plan.partial, accepted=vars(plan.accepted), expectations=plan.files,
-                             expectation_errors=problems, command=plan.command, checkpoint=plan.checkpoint)
+    return certificate.build(runs, tokenizers=tokenizers, seed=plan.seed, profile=plan.profile,
+                             max_examples=plan.max_examples, partial=plan.partial, accepted=vars(plan.accepted),
+                             expectations=plan.files, expectation_errors=problems, command=plan.command,
+                             checkpoint=plan.checkpoint)
 
 
-def certify_backend(spec, plan, problems, log, live):
-    """The BackendRun of one spec; the errors of its expectation entries are added to problems."""
+def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
+    """The BackendRun of one spec (a model, or a tokenizer); the errors of its expectation entries are added to
+    problems."""
     def on_result(name, result):
         if live:
             live.clear()
         log(result_line(name, result))
 
-    run = run_isolated(spec, plan.property_ids, profile=plan.profile, max_examples=plan.max_examples, seed=plan.seed,
-                       timeout=plan.timeout, on_result=on_result, on_progress=live and live.show,
-                       save_dir=plan.save_dir, checkpoint=plan.checkpoint, expectations=[f.path for f in plan.files],
-                       contract=True)
+    model = subject == Subject.MODEL
+    run = run_isolated(spec, plan.property_ids if model else plan.tokenizer_property_ids, profile=plan.profile,
+                       max_examples=plan.max_examples, seed=plan.seed, timeout=plan.timeout, on_result=on_result,
+                       on_progress=live and live.show, save_dir=plan.save_dir, checkpoint=plan.checkpoint,
+                       expectations=[f.path for f in plan.files], contract=model, subject=subject)
     if live:
         live.clear()
-    entries = expectations.entries_for(plan.files, run.name, spec)
+    entries = expectations.entries_for(plan.files, run.name, spec, subject)
     wrong = [f"{run.name}: {m}" for m in expectations.unmatched(entries, run.results)]
     problems += wrong
     for r in run.results:
         if r.status in FAILED_WITH_EXAMPLE and not r.reproduction:  # no saved example to replay
-            r.reproduction = replay.certify_command(spec, r.id, plan.profile, plan.seed)
+            r.reproduction = replay.certify_command(spec, r.id, plan.profile, plan.seed, subject)
     verdict = judge(run.results, run.capabilities, plan.partial, wrong)
     return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted),
                       run.capabilities and run.capabilities.to_dict(), run.results, run.contract)

@@ -16,7 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.backends import Capabilities, Subject
+from gpt2_conformance.backends.tokenizer import TokenizerCapabilities
 from gpt2_conformance.judge.runner import PropertyResult, blocked
 from gpt2_conformance.outcomes import Kind, Status
 from gpt2_conformance.properties import REGISTRY
@@ -32,8 +33,9 @@ class BackendRun:
     spec: str
     properties: list
     probes: list
+    subject: Subject = Subject.MODEL
     name: str = ""
-    capabilities: Capabilities | None = None
+    capabilities: Capabilities | TokenizerCapabilities | None = None
     results: list = field(default_factory=list)
     contract: dict | None = None
     current: str | None = None  # the property (or IMPORT, ESSENTIALS) in flight
@@ -48,16 +50,18 @@ class BackendRun:
 
 
 def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None,
-                 on_progress=None, save_dir=None, checkpoint=None, expectations=(), contract=False):
-    """The BackendRun of one backend spec, each property and probe under a time limit.
+                 on_progress=None, save_dir=None, checkpoint=None, expectations=(), contract=False,
+                 subject=Subject.MODEL):
+    """The BackendRun of one backend spec (of subject: a model or a tokenizer), each property and probe under
+    a time limit.
 
     on_result(name, PropertyResult) and on_progress(name, property id, examples so far) follow the run;
     failing examples are saved to save_dir for `replay`; checkpoint: the directory of weights to run on
     instead of generated ones; expectations: expectation file paths; contract: also probe what the
     backend does with bad inputs ({bad input: {guard, outcome, backend}}, else None).
     """
-    run = BackendRun(spec, list(property_ids), list(BAD_INPUTS) if contract else [])
-    request = {"spec": spec, "profile": profile, "max_examples": max_examples, "seed": seed,
+    run = BackendRun(spec, list(property_ids), list(BAD_INPUTS) if contract else [], subject)
+    request = {"spec": spec, "subject": subject, "profile": profile, "max_examples": max_examples, "seed": seed,
                "save_dir": str(save_dir) if save_dir else None, "checkpoint": checkpoint,
                "expectations": [str(p) for p in expectations]}
     while run.left():
@@ -109,7 +113,8 @@ def _follow(event, run, on_result, on_progress):
     """Update run with one event; True when a new property or probe starts (its own time limit)."""
     kind = event["event"]
     if kind == "backend":  # imported: nothing in flight until the essentials check or a probe starts
-        run.name, run.capabilities = event["name"], Capabilities.from_dict(event["capabilities"])
+        kind = TokenizerCapabilities if run.subject == Subject.TOKENIZER else Capabilities
+        run.name, run.capabilities = event["name"], kind.from_dict(event["capabilities"])
         run.current = None
     elif kind == "start":
         run.current = event["property"]

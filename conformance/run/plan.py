@@ -20,8 +20,8 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    specs: tuple
-    property_ids: tuple
+    specs: tuple  # the models
+    property_ids: tuple  # the models' properties
     profile: str
     max_examples: int | None
     seed: int | None  # drawn here for a profile that is not derandomized, and recorded
@@ -33,17 +33,20 @@ class Plan:
     accepted: Acceptance
     checkpoint: str | None
     command: str
+    tokenizer_specs: tuple = ()
+    tokenizer_property_ids: tuple = ()
 
 
 def plan(args):
     """The Plan of `certify` from its parsed arguments (UsageError where one is wrong)."""
-    specs = args.backend or available_bundled()
-    if not specs:
-        raise UsageError(f"no backend can run here; bundled: {', '.join(BUNDLED)}")
+    specs, tokenizer_specs = _specs(args)
     for spec in specs:
         _check_spec(spec)
+    for spec in tokenizer_specs:
+        _check_spec(spec, Subject.TOKENIZER)
     try:
-        files = expectations.with_shipped([expectations.load_source(f) for f in args.expectations], specs)
+        given = [expectations.load_source(f) for f in args.expectations]
+        files = expectations.with_shipped(expectations.with_shipped(given, specs), tokenizer_specs, Subject.TOKENIZER)
     except expectations.ExpectationError as e:
         raise UsageError(str(e)) from None
     if args.checkpoint:
@@ -59,24 +62,48 @@ def plan(args):
     seed = args.seed
     if seed is None and not profiles.get(args.profile).derandomize:
         seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
-    return Plan(tuple(specs), tuple(args.property or ids_of(Subject.MODEL)), args.profile, args.max_examples, seed,
-                args.timeout,
-                args.report_dir, save_dir, tuple(files), tuple(_partial(args)),
-                Acceptance(args.accept_level, args.accept_scope, args.accept_frozen_weights),
+    return Plan(tuple(specs), _chosen(args, Subject.MODEL), args.profile, args.max_examples, seed, args.timeout,
+                args.report_dir, save_dir, tuple(files), tuple(_partial(args, specs, tokenizer_specs)),
+                Acceptance(args.accept_level, args.accept_scope, args.accept_frozen_weights, args.accept_special_text),
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
-                command=shlex.join(["gpt2-conformance", *sys.argv[1:]]))
+                command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
+                tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER))
 
 
-def _partial(args):
+def _specs(args):
+    """(models, tokenizers) to certify: those named, or with neither named every bundled one that can run here."""
+    if args.backend or args.tokenizer:
+        return args.backend or [], args.tokenizer or []
+    specs, tokenizer_specs = available_bundled(), available_bundled(Subject.TOKENIZER)
+    if not specs and not tokenizer_specs:
+        raise UsageError(f"no backend can run here; bundled: {', '.join(BUNDLED)}")
+    return specs, tokenizer_specs
+
+
+def _chosen(args, subject):
+    """The properties of subject that run: those --property names, or all of them where it names none of
+    subject's (--property reference_logits still certifies a tokenizer of the same run fully)."""
+    if not _named(args, subject):
+        return tuple(ids_of(subject))
+    return tuple(dict.fromkeys(pid for pid in args.property if pid in ids_of(subject)))
+
+
+def _named(args, subject):
+    return bool(args.property) and any(pid in ids_of(subject) for pid in args.property)
+
+
+def _partial(args, specs, tokenizer_specs):
     partial = profiles.partial(args.profile, args.max_examples)
-    if args.property and set(args.property) != set(ids_of(Subject.MODEL)):
-        partial.append(f"{len(set(args.property))} of {len(ids_of(Subject.MODEL))} properties (--property)")
+    for subject, chosen in ((Subject.MODEL, specs), (Subject.TOKENIZER, tokenizer_specs)):
+        every, named = ids_of(subject), set(args.property or ()) & set(ids_of(subject))
+        if chosen and _named(args, subject) and named != set(every):
+            partial.append(f"{len(named)} of {len(every)} {subject} properties (--property)")
     return partial
 
 
-def _check_spec(spec):
+def _check_spec(spec, subject=Subject.MODEL):
     """A spec that names nothing is the user's mistake (exit 2); one that fails to import is the backend's."""
-    problem = spec_problem(spec)
+    problem = spec_problem(spec, subject)
     if problem:
         raise UsageError(problem)
 

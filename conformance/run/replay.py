@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt2_conformance.backends import Subject
+from gpt2_conformance.cases import text
 from gpt2_conformance.cases.strategies import Case, Space
 from gpt2_conformance.judge.search import PropertyFailed, failure_kind
 from gpt2_conformance.outcomes import Kind, Status
 from gpt2_conformance.properties import REGISTRY, Context, applicable
+from gpt2_conformance.properties.tokenizer import TokenizerContext
 from gpt2_conformance.reference.params import param_shapes
 
 # Weights are saved for people and other tools; beyond this many parameters (GPT-2 small's layers) the
@@ -71,15 +74,19 @@ def save(directory, *, spec, backend_name, result):
     return path
 
 
-def command(path, spec):
+def command(path, spec, subject=Subject.MODEL):
     """The command that replays a saved example."""
-    return shlex.join(["gpt2-conformance", "replay", str(path), "--backend", spec])
+    return shlex.join(["gpt2-conformance", "replay", str(path), option(subject), spec])
 
 
-def certify_command(spec, property_id, profile, seed=None):
+def certify_command(spec, property_id, profile, seed=None, subject=Subject.MODEL):
     """The command that re-runs one property, where there is no saved example to replay."""
-    return shlex.join(["gpt2-conformance", "certify", "--backend", spec, "--property", property_id, "--profile", profile,
-                       *(["--seed", str(seed)] if seed is not None else [])])
+    return shlex.join(["gpt2-conformance", "certify", option(subject), spec, "--property", property_id,
+                       "--profile", profile, *(["--seed", str(seed)] if seed is not None else [])])
+
+
+def option(subject):
+    return "--tokenizer" if subject == Subject.TOKENIZER else "--backend"
 
 
 def load(path):
@@ -99,26 +106,22 @@ def load(path):
     return meta, draws
 
 
+def subject_of(meta):
+    """What a saved example's property checks (a model or a tokenizer): what its spec names."""
+    if meta["property"] not in REGISTRY:
+        raise ReplayError(f"unknown property {meta['property']!r} (saved by another suite version?)")
+    return REGISTRY[meta["property"]].subject
+
+
 def rerun(meta, draws, backend):
     """Re-run a saved example (from load) on backend: (Status, Kind or None, message), passed, failed or error.
     Raises ReplayError where certify would not run the property on this backend, or the example lies
     outside the backend's declared scope."""
-    if meta["property"] not in REGISTRY:
-        raise ReplayError(f"unknown property {meta['property']!r} (saved by another suite version?)")
+    if subject_of(meta) != backend.capabilities.subject:
+        raise ReplayError(f"{meta['property']} checks a {subject_of(meta)}, and {backend.name} is a "
+                          f"{backend.capabilities.subject}")
     prop = REGISTRY[meta["property"]]
-    why_not = applicable(prop, backend.capabilities, Space.for_backend(backend.capabilities))
-    if why_not:
-        raise ReplayError(f"{backend.name} cannot run {prop.id}: {why_not}")
-    for _, value in draws:
-        if hasattr(value, "hparams") and hasattr(value, "tokens"):
-            tokens = np.asarray(value.tokens)
-            if tokens.size and (tokens.min() < 0 or tokens.max() >= value.hparams.n_vocab):
-                raise ReplayError(f"the saved example's tokens lie outside its own vocabulary of {value.hparams.n_vocab} "
-                                  f"(ids {tokens.min()} to {tokens.max()}): the file is damaged")
-            outside = backend.capabilities.scope.why_not(value.hparams, batch=value.tokens.shape[0])
-            if outside:
-                raise ReplayError(f"the saved example lies outside {backend.name}'s declared scope ({outside})")
-    ctx = Context(backend, meta["dtype"] or prop.dtype or backend.capabilities.core_dtype)
+    ctx = _context(prop, meta, draws, backend)
     try:
         m = REGISTRY[meta["property"]].fn(ctx, FixedDraws(draws))
         if not m.ok:
@@ -132,7 +135,30 @@ def rerun(meta, draws, backend):
     return Status.PASSED, None, f"{m.detail}: max |error| {m.err:.3g} within tolerance {m.tol:.3g}"
 
 
+def _context(prop, meta, draws, backend):
+    """The context a saved example re-runs in; ReplayError where certify would not run it on this backend."""
+    if prop.subject == Subject.TOKENIZER:  # any stratum: its strategy is built, but the saved values are what is drawn
+        return TokenizerContext(backend, next(iter(prop.strata), None))
+    why_not = applicable(prop, backend.capabilities, Space.for_backend(backend.capabilities))
+    if why_not:
+        raise ReplayError(f"{backend.name} cannot run {prop.id}: {why_not}")
+    for _, value in draws:
+        if hasattr(value, "hparams") and hasattr(value, "tokens"):
+            tokens = np.asarray(value.tokens)
+            if tokens.size and (tokens.min() < 0 or tokens.max() >= value.hparams.n_vocab):
+                raise ReplayError(f"the saved example's tokens lie outside its own vocabulary of {value.hparams.n_vocab} "
+                                  f"(ids {tokens.min()} to {tokens.max()}): the file is damaged")
+            outside = backend.capabilities.scope.why_not(value.hparams, batch=value.tokens.shape[0])
+            if outside:
+                raise ReplayError(f"the saved example lies outside {backend.name}'s declared scope ({outside})")
+    return Context(backend, meta["dtype"] or prop.dtype or backend.capabilities.core_dtype)
+
+
 def _encode(value, arrays):
+    if isinstance(value, text.GPT2Vocab):  # 50,257 symbols: saved by name
+        return {"vocabulary": "GPT-2"}
+    if isinstance(value, text.SmallVocab):  # its encoder follows from its merges
+        return {"vocabulary": {"merges": [list(m) for m in value.merges], "corpus": list(value.corpus)}}
     if isinstance(value, np.ndarray):
         key = f"draw/{len(arrays)}"
         arrays[key] = value
@@ -153,11 +179,20 @@ def _encode(value, arrays):
     raise ReplayError(f"cannot save a drawn {type(value).__name__}; draw arrays, numbers, strings, sets or dataclasses")
 
 
+def _vocabulary(saved):
+    if saved == "GPT-2":
+        return text.gpt2()
+    merges = [tuple(m) for m in saved["merges"]]
+    return text.SmallVocab(text.encoder_of(merges), merges, tuple(saved["corpus"]))
+
+
 def _decode(value, arrays):
     if not isinstance(value, dict):
         return value
     if "ndarray" in value:
         return arrays[value["ndarray"]]
+    if "vocabulary" in value:
+        return _vocabulary(value["vocabulary"])
     if "set" in value:
         return {_decode(v, arrays) for v in value["set"]}
     if "list" in value or "tuple" in value:

@@ -10,7 +10,7 @@ import os
 import sys
 
 IMPORT = "import"  # resolving the spec: importing and constructing the backend
-ESSENTIALS = "essentials"  # the check before any property: load canonical params, forward, logits shape
+ESSENTIALS = "essentials"  # the check before any property: load and run the simplest input (judge.runner.essentials)
 
 
 def main():
@@ -21,11 +21,11 @@ def main():
     def emit(**event):
         events.write(json.dumps(event, default=float) + "\n")
 
-    from gpt2_conformance.backends import BackendError, resolve
+    from gpt2_conformance.backends import BackendError, Subject, resolve
 
     emit(event="start", property=IMPORT)
     try:
-        backend = resolve(request["spec"])
+        backend = resolve(request["spec"], Subject(request.get("subject", Subject.MODEL)))
     except BackendError as e:
         emit(event="fatal", message=str(e))
         return
@@ -40,6 +40,7 @@ def main():
 
 
 def run_properties(backend, request, emit):
+    from gpt2_conformance.backends import Subject
     from gpt2_conformance.cases import checkpoints, profiles, strategies
     from gpt2_conformance.judge import expectations
     from gpt2_conformance.judge.runner import blocked, essentials, run_property
@@ -48,12 +49,13 @@ def run_properties(backend, request, emit):
 
     emit(event="start", property=ESSENTIALS)
     failed = essentials(backend)
-    fixed = None
+    fixed, space = None, None
     if request.get("checkpoint"):  # the parent has already validated it
         fixed = (request["checkpoint"], checkpoints.load(request["checkpoint"]))
-    space = strategies.Space.for_backend(backend.capabilities, fixed)
+    if backend.capabilities.subject == Subject.MODEL:
+        space = strategies.Space.for_backend(backend.capabilities, fixed)
     files = [expectations.load(path) for path in request.get("expectations", ())]
-    expected = expectations.entries_for(files, backend.name, request["spec"])
+    expected = expectations.entries_for(files, backend.name, request["spec"], backend.capabilities.subject)
     for pid in request["properties"]:
         if failed:
             emit(event="result", result=blocked(REGISTRY[pid], failed[1], failed[0]).to_dict())
@@ -65,7 +67,7 @@ def run_properties(backend, request, emit):
         if result.failing_draws is not None and request.get("save_dir"):
             try:
                 path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
-                result.reproduction = replay.command(path, request["spec"])
+                result.reproduction = replay.command(path, request["spec"], backend.capabilities.subject)
             except (replay.ReplayError, OSError) as e:
                 result.message += f"\n(the failing example could not be saved: {e})"
         emit(event="result", result=result.to_dict())
