@@ -184,6 +184,10 @@ BUNDLED_TOKENIZERS = {
     "tiktoken": Bundled("gpt2_conformance.backends.adapters.tok_tiktoken:backend", "tokenizers"),
     "hf-tokenizers": Bundled("gpt2_conformance.backends.adapters.tok_hf_tokenizers:backend", "tokenizers"),
     "transformers-gpt2": Bundled("gpt2_conformance.backends.adapters.tok_transformers:backend", "hf"),
+    "keras-hub": Bundled("gpt2_conformance.backends.adapters.tok_keras_hub:backend", "keras",
+                         "needs Keras Hub, TensorFlow and tf-text (the keras extra, an environment of its own)"),
+    "llama-cpp": Bundled("gpt2_conformance.backends.adapters.tok_llama_cpp:backend", "llama",
+                         "needs llama-cpp-python, which compiles llama.cpp when installed (the llama extra)"),
 }
 
 

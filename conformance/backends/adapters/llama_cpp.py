@@ -45,10 +45,11 @@ def gguf_tensors(params):
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
-def write_gguf(params, path):
+def gpt2_writer(path, hp):
+    """A GGUFWriter of the gpt2 architecture with the hyperparameters llama.cpp requires of it (the tokenizer
+    adapter writes a vocabulary-only file with them too)."""
     import gguf
 
-    hp = params.hparams
     writer = gguf.GGUFWriter(str(path), "gpt2")
     writer.add_context_length(hp.n_ctx)
     writer.add_embedding_length(hp.n_embd)
@@ -58,13 +59,23 @@ def write_gguf(params, path):
     writer.add_layer_norm_eps(1e-5)
     writer.add_vocab_size(hp.n_vocab)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_tokenizer_model("no_vocab")
-    for name, value in gguf_tensors(params).items():
-        writer.add_tensor(name, value)
+    return writer
+
+
+def close_written(writer):
+    """Write the header, the key-values and the tensors added to writer, and close its file."""
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def write_gguf(params, path):
+    writer = gpt2_writer(path, params.hparams)
+    writer.add_tokenizer_model("no_vocab")
+    for name, value in gguf_tensors(params).items():
+        writer.add_tensor(name, value)
+    close_written(writer)
 
 
 class LlamaCppModel:
