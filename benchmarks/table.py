@@ -21,6 +21,7 @@ def tables(run):
     certify = [b for b in rows if b["extra_info"].get("kind") == "certify"]
     kills = [b for b in rows if b["extra_info"].get("kind") == "kill"]
     backward = {b["extra_info"]["seq"]: b for b in rows if b["extra_info"].get("kind") == "backward"}
+    tokenize = sorted((b for b in rows if b["extra_info"].get("kind") == "tokenize"), key=lambda b: b["stats"]["median"])
     out = [machine(run), ""]
 
     out += ["### Forward pass at GPT-2 small's shape (batch 1, random weights)", "",
@@ -68,6 +69,15 @@ def tables(run):
         suite = 1 - (e["forward_seconds"] + e["load_seconds"]) / e["wall_seconds"]
         out.append(f"| {e['backend']} | {e['cache']} | {e['wall_seconds']:.1f} | {e['forward_seconds']:.1f} | "
                    f"{e['load_seconds']:.1f} | {e['overhead']:.0%} | {suite:.0%} | {rates} |")
+
+    if tokenize:
+        out += ["", "### Encoding 1 MB of text with GPT-2's vocabulary (the golden texts, repeated)", "",
+                "Reported, not a target: the reference BPE is pure Python, written to be read.", "",
+                "| tokenizer | seconds | MB/s | ids | time / fastest |", "|---|---|---|---|---|"]
+        for b in tokenize:
+            e, median = b["extra_info"], b["stats"]["median"]
+            out.append(f"| {e['tokenizer']} | {median:.2f} | {e['megabytes'] / median:.2f} | {e['ids']:,} | "
+                       f"{median / tokenize[0]['stats']['median']:.1f} |")
 
     out += ["", "### Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name in FAST_BACKENDS:

@@ -152,7 +152,7 @@ def test_bundled_tokenizers_resolve_by_name_and_any_by_module_and_attribute():
 
 
 def test_a_spec_that_names_no_tokenizer_says_why():
-    with pytest.raises(BackendError, match="unknown tokenizer 'tiktokn': use one of hf-tokenizers, reference, tiktoken"):
+    with pytest.raises(BackendError, match="unknown tokenizer 'tiktokn': use one of hf-tokenizers, keras-hub, llama-cpp, reference"):
         resolve_tokenizer("tiktokn")
     with pytest.raises(BackendError, match="has capabilities of type Capabilities: use .*TokenizerCapabilities"):
         resolve_tokenizer("gpt2_conformance.backends.adapters.reference:backend")

@@ -10,17 +10,17 @@ and drops the text after a NUL (RE2 on a C string, tensorflow/text#997). Neither
 vocabulary without merges: Keras Hub builds a TensorFlow hash table of the merges, and an empty list
 makes it float32, for which TensorFlow has no kernel.
 
-llama-cpp passes golden_tokenization and special_text. It cannot load a vocabulary without merges: the gguf
-package refuses to write an empty array (ggml-org/llama.cpp PR #8774) and llama.cpp requires the merges
-of a "gpt2" tokenizer. llama-cpp-python decodes a token of more than 32 bytes as nothing
-(abetlen/llama-cpp-python#2362).
+llama-cpp encodes as encoder.py does, but llama-cpp-python decodes a token of more than 32 bytes as nothing
+(abetlen/llama-cpp-python#2362). It cannot load a vocabulary without merges either: the gguf package refuses
+to write an empty array (ggml-org/llama.cpp PR #8774) and llama.cpp requires the merges of a "gpt2"
+tokenizer. The suite draws no such vocabulary (cases/text.py: no byte-level BPE file ships one).
 """
 import time
 
 import pytest
 
-from gpt2_conformance.backends import BackendError, Subject
-from gpt2_conformance.backends.tokenizer import BUNDLED_TOKENIZERS, guarded_load_tokenizer, resolve_tokenizer
+from gpt2_conformance.backends import BackendError, Subject, resolve
+from gpt2_conformance.backends.tokenizer import BUNDLED_TOKENIZERS, guarded_load_tokenizer
 from gpt2_conformance.cases import profiles, text
 from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.outcomes import Status
@@ -31,6 +31,10 @@ BUDGET = 20.0  # CPU seconds for one tokenizer's properties at the ci profile
 END_OF_TEXT_AS_TEXT = [27, 91, 437, 1659, 5239, 91, 29]
 MERGES = [("a", "b"), ("Ġ", "a"), ("Ġa", "b"), ("'", "s")]  # a small byte-level vocabulary's merges
 NO_MERGES = text.SmallVocab(text.encoder_of([]), [], ("a",))
+
+
+def resolve_tokenizer(spec):
+    return resolve(spec, Subject.TOKENIZER)
 
 
 def small_vocab(merges=MERGES):
@@ -96,11 +100,13 @@ def test_keras_hub_on_tf_text_misses_the_lookahead_and_drops_what_follows_a_nul(
 
 
 def test_keras_hub_certified_at_the_ci_profile(keras_hub):
+    """Not certified: with no pre-tokenization, encoding differs wherever GPT-2's pattern would split a word;
+    decoding and the round trip hold."""
     results, seconds = run_all("keras-hub")
-    assert statuses(results) == {"encode_official": Status.FAILED, "decode_official": Status.ERROR,
-                                 "roundtrip": Status.ERROR, "golden_tokenization": Status.FAILED,
+    assert statuses(results) == {"encode_official": Status.FAILED, "decode_official": Status.PASSED,
+                                 "roundtrip": Status.PASSED, "golden_tokenization": Status.FAILED,
                                  "special_text": Status.FAILED}
-    assert "SmallVocab(merges=[])" in results["roundtrip"].counterexample, "a vocabulary without merges"
+    assert "the ids of \"'day\"" in results["encode_official"].message
     assert seconds <= BUDGET, f"keras-hub: {seconds:.1f} CPU seconds at the ci profile"
 
 
@@ -144,10 +150,10 @@ def test_llama_cpp_loads_a_small_vocabulary_but_not_one_without_merges(llama_cpp
 
 
 def test_llama_cpp_certified_at_the_ci_profile(llama_cpp):
+    """Not certified: the search finds the 32-byte buffer on a small vocabulary whose token is eleven '€' (33
+    bytes), decoded as nothing; encoding matches encoder.py on every stratum."""
     results, seconds = run_all("llama-cpp")
-    assert statuses(results) == {"encode_official": Status.ERROR, "decode_official": Status.ERROR,
-                                 "roundtrip": Status.ERROR, "golden_tokenization": Status.PASSED,
+    assert statuses(results) == {"encode_official": Status.PASSED, "decode_official": Status.FAILED,
+                                 "roundtrip": Status.FAILED, "golden_tokenization": Status.PASSED,
                                  "special_text": Status.PASSED}
-    assert all("SmallVocab(merges=[])" in results[pid].counterexample
-               for pid in ("encode_official", "decode_official", "roundtrip")), "a vocabulary without merges"
-    assert seconds <= BUDGET, f"llama-cpp: {seconds:.1f} CPU seconds at the ci profile"
+    assert "nothing where the reference has" in results["roundtrip"].message

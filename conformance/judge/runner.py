@@ -185,7 +185,7 @@ ESSENTIALS_HPARAMS = HParams(n_vocab=11, n_ctx=8, n_embd=8, n_head=2, n_layer=1)
 
 def essentials(backend):
     """None if the backend loads canonical params in its core dtype and returns logits of the right shape (a
-    tokenizer: loads the 256 bytes and encodes and decodes a word), else (kind, message). A backend that cannot
+    tokenizer: loads a vocabulary of one merge and encodes and decodes a word), else (kind, message). A backend that cannot
     do this much has every property blocked by it."""
     if backend.capabilities.subject == Subject.TOKENIZER:
         return _tokenizer_essentials(backend)
@@ -199,7 +199,7 @@ def essentials(backend):
 
 def _tokenizer_essentials(backend):
     try:
-        tokenizer = guarded_load_tokenizer(backend, text.bytes_only())
+        tokenizer = guarded_load_tokenizer(backend, text.one_merge())
         tokenizer.decode(tokenizer.encode("GPT-2"))
     except Exception as e:
         return failure_kind(e), f"{type(e).__name__}: {e}"
