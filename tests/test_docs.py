@@ -246,6 +246,8 @@ CHECKS = {
     "gpt2-conformance certify --backend my_torch_gpt2:backend --report-dir out":
         Run(shorten=ONE_PROPERTY, status=PARTIAL, copy={"my_torch_gpt2.py": "examples/my_torch_gpt2.py"}, needs="torch"),
     "gpt2-conformance replay FILE [--backend SPEC]": Run(fill={"FILE": "{failing_input}", "SPEC": "reference"}),
+    "gpt2-conformance certify --tokenizer SPEC": Run(fill={"SPEC": "reference"}, shorten="--property roundtrip",
+                                                     status=PARTIAL),
     "gpt2-conformance replay": Run(shorten="{failing_input}", status=NOT_CERTIFIED),  # the saved failure fails still
     "gpt2-conformance --help": Run(),
     "pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE] [--gpt2-profile ci]":
@@ -264,6 +266,8 @@ CHECKS = {
     "tox -e llama": ToxEnv(),
     "tox -e hf4": ToxEnv(),
     "tox -e ctranslate2": ToxEnv(),
+    "tox -e openvino": ToxEnv(),
+    "gpt2-conformance certify --tokenizer tiktoken": Run(needs="tiktoken"),
     "python -m gpt2_conformance.report.backend_table CERTIFICATE.json ...": Run(fill={"CERTIFICATE.json ...": "{certificate}"}),
     ".ci/run": Script(),
     "bash .ci/backends": Script(),
