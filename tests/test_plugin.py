@@ -73,3 +73,55 @@ def test_tied_head_on_frozen_weights_fails_unless_accepted(tmp_path):
     code, out = pytest_run(tmp_path, "--gpt2-backend", "tests.frozen:backend", "-k", "tied_head",
                            "--gpt2-accept-frozen-weights")
     assert code == 0 and "1 skipped" in out
+
+
+# Tokenizers: --gpt2-tokenizer SPEC, an item per tokenizer property (and the essentials check), named SPEC-tokenizer-ID.
+
+TOKENIZER = ids_of(Subject.TOKENIZER)
+DECODE_STRICT = "gpt2_conformance.mutants.tokenizers:decode_strict"
+
+
+def test_tokenizers_are_collected_beside_models_under_ids_of_their_own(tmp_path):
+    code, out = pytest_run(tmp_path, "--collect-only", "--gpt2-backend", "reference", "--gpt2-tokenizer",
+                           "reference")
+    assert code == 0 and f"{len(MODEL) + 1 + len(TOKENIZER) + 1} tests collected" in out
+    assert "[reference-essentials]" in out and "[reference-tokenizer-essentials]" in out
+    assert all(f"[reference-tokenizer-{pid}]" in out for pid in TOKENIZER)
+
+
+def test_a_correct_tokenizer_passes_and_a_shipped_expectation_applies(tmp_path):
+    pytest.importorskip("tiktoken")
+    code, out = pytest_run(tmp_path, "--gpt2-tokenizer", "reference", "--gpt2-tokenizer", "tiktoken")
+    assert code == 0 and f"{2 * (len(TOKENIZER) + 1) - 1} passed, 1 xfailed" in out, out
+    assert "reference (tokenizer): certified\n" in out
+    assert ("tiktoken (tokenizer): certified with known deviations (encode_official; upstream: karpathy/minbpe#11)"
+            in out)
+
+
+def test_a_tokenizer_mutant_fails_its_item_with_the_counterexample_and_its_node_id_reruns_it(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-tokenizer", DECODE_STRICT, "-k", "decode_official")
+    node = f"{MODULE}::test_gpt2_conformance[{DECODE_STRICT}-tokenizer-decode_official]"
+    saved = tmp_path / "out" / "failing-inputs" / "decode_strict__decode_official.npz"
+    assert code == 1 and "1 failed" in out and f"FAILED {node}" in out
+    assert "counterexample: vocab=" in out and "ids=" in out and "UnicodeDecodeError" in out
+    assert f"reproduce: gpt2-conformance replay {saved} --tokenizer {DECODE_STRICT}" in out and saved.exists()
+    assert "decode_strict (tokenizer): not certified: decode_official error (error)" in out
+    code, out = pytest_run(tmp_path, "--gpt2-tokenizer", DECODE_STRICT, target=node)
+    assert code == 1 and "1 failed" in out and "passed" not in out
+
+
+def test_k_selects_tokenizer_items_apart_from_the_models(tmp_path):
+    code, out = pytest_run(tmp_path, "--gpt2-backend", "reference", "--gpt2-tokenizer", "reference",
+                           "-k", "tokenizer and roundtrip")
+    assert code == 0 and f"1 passed, {len(MODEL) + len(TOKENIZER) + 1} deselected" in out
+    assert f"reference (tokenizer): partial: 1 of {len(TOKENIZER)} properties ran" in out
+    assert "reference: " not in out  # no model property ran, so no model verdict
+
+
+def test_a_declared_special_text_policy_fails_unless_accepted(tmp_path):
+    pytest.importorskip("transformers")
+    special = "tests.transformers_special:backend"
+    code, out = pytest_run(tmp_path, "--gpt2-tokenizer", special, "-k", "special_text")
+    assert code == 1 and "declares special-text policy 'special'" in out and "--gpt2-accept-special-text" in out
+    code, out = pytest_run(tmp_path, "--gpt2-tokenizer", special, "-k", "special_text", "--gpt2-accept-special-text")
+    assert code == 0 and "1 passed" in out

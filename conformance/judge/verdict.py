@@ -33,6 +33,7 @@ from gpt2_conformance.properties import REGISTRY
 
 OFFICIAL_PRECISION = "float32"
 FROZEN = "tied_head not run: the head is checked equal to wte at load only, not after wte changes"
+SPECIAL_TEXT = "special_text"  # the property that holds a tokenizer to its declared special-text policy
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,13 @@ def frozen_out(result, capabilities):
     """Whether result is a core property the backend could not run only because its weights are frozen."""
     return (result.status == Status.SKIPPED and result.core and capabilities is not None
             and not capabilities.set_wte and REGISTRY[result.id].needs == ("set_wte",))
+
+
+def special_text_out(result, capabilities):
+    """Whether result is special_text passing on a tokenizer that declares a policy other than OpenAI's: what it
+    shows is that policy, which a gate accepts only where it names it (--accept-special-text)."""
+    return (result.id == SPECIAL_TEXT and result.status == Status.PASSED and capabilities is not None
+            and capabilities.special_text != "text")
 
 
 def below_official(dtype):
