@@ -246,6 +246,7 @@ CHECKS = {
     "gpt2-conformance certify --backend my_torch_gpt2:backend --report-dir out":
         Run(shorten=ONE_PROPERTY, status=PARTIAL, copy={"my_torch_gpt2.py": "examples/my_torch_gpt2.py"}, needs="torch"),
     "gpt2-conformance replay FILE [--backend SPEC]": Run(fill={"FILE": "{failing_input}", "SPEC": "reference"}),
+    "pytest --gpt2-tokenizer SPEC": Run(fill={"SPEC": "reference"}, shorten="-k roundtrip"),
     "gpt2-conformance certify --tokenizer SPEC": Run(fill={"SPEC": "reference"}, shorten="--property roundtrip",
                                                      status=PARTIAL),
     "gpt2-conformance replay": Run(shorten="{failing_input}", status=NOT_CERTIFIED),  # the saved failure fails still
