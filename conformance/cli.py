@@ -113,15 +113,19 @@ def _replay_parser(sub):
 
 
 def _selftest_parser(sub):
-    s = sub.add_parser("selftest", help="every property against every mutant (known GPT-2 bugs): the kill matrix",
-                       formatter_class=_DefaultsOnce)
+    s = sub.add_parser("selftest", help="every property against every mutant of its subject (known GPT-2 model and "
+                       "tokenizer bugs): the kill matrix", formatter_class=_DefaultsOnce)
     s.set_defaults(run=selftest)
     s.add_argument("--profile", default="ci", choices=list(profiles.PROFILES))
-    s.add_argument("--mutant", action="append", metavar="NAME", help="only these mutants (repeatable; default: all)")
-    s.add_argument("--property", action="append", choices=ids_of(Subject.MODEL), metavar="ID",
-                   help="only these properties (repeatable)")
+    s.add_argument("--mutant", action="append", metavar="NAME",
+                   help="only these mutants, of models or of tokenizers (repeatable; default: all)")
+    s.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID",
+                   help="only these properties, of models or of tokenizers (repeatable); a mutant meets its "
+                        "subject's properties only")
     s.add_argument("--backend", action="append", metavar="SPEC",
                    help="correct backends that must still certify (repeatable; default: every available bundled one)")
+    s.add_argument("--tokenizer", action="append", metavar="SPEC",
+                   help="correct tokenizers that must still certify (repeatable; default: every available bundled one)")
     s.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
                    help="where selftest.json is written")
 

@@ -13,7 +13,7 @@ from unittest import mock
 import numpy as np
 
 from gpt2_conformance import reference
-from gpt2_conformance.backends import Capabilities
+from gpt2_conformance.backends import Capabilities, Subject
 from gpt2_conformance.reference import backward, gpt2
 
 REQUIRES = ("numpy",)
@@ -107,6 +107,15 @@ def register(*mutants):
     for m in mutants:
         assert m.name not in MUTANTS, m.name
         MUTANTS[m.name] = m
+
+
+def mutants_of(subject):
+    """The catalog of subject by name: the models' (MUTANTS), or the tokenizers' (mutants/tokenizers.py)."""
+    if subject == Subject.TOKENIZER:
+        from gpt2_conformance.mutants.tokenizers import TOKENIZER_MUTANTS
+
+        return TOKENIZER_MUTANTS
+    return MUTANTS
 
 
 def __getattr__(name):  # gpt2_conformance.mutants:erf_gelu as a backend spec

@@ -3,6 +3,7 @@ the tokenizer properties can fail. A mutant replaces functions or constants of r
 encode and decode run; each names the real bug it stands for and the property meant to kill it.
 """
 import unicodedata
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -29,6 +30,7 @@ class TokenizerMutant:
     kills: tuple  # the properties meant to catch it
     patches: dict = field(default_factory=dict)  # reference.bpe name -> replacement
     capabilities: TokenizerCapabilities = TokenizerCapabilities()
+    expected: tuple = ()  # an expectation file's entries it is certified with, as a model mutant's (selftest)
 
     def load(self, vocab):
         return MutantTokenizer(self.patches, Vocab(vocab.encoder, vocab.merges))
@@ -36,7 +38,9 @@ class TokenizerMutant:
 
 class MutantTokenizer:
     def __init__(self, patches, vocab):
-        self.patches, self.vocab = patches, vocab
+        # each word's merges memoized, as encoder.py's own cache does: the mutant's bug at the speed of a real
+        # tokenizer, so that the selftest over every property stays cheap (BPE is a function of the word alone)
+        self.patches, self.vocab = {**patches, "bpe": _memoized(patches.get("bpe", bpe.bpe))}, vocab
 
     def encode(self, text):
         with mock.patch.multiple(bpe, **self.patches):
@@ -45,6 +49,18 @@ class MutantTokenizer:
     def decode(self, ids):
         with mock.patch.multiple(bpe, **self.patches):
             return bpe.decode(ids, self.vocab)
+
+
+def _memoized(merge):
+    """merge(token, ranks) remembered per token: one tokenizer has one vocabulary, so one ranks."""
+    words = {}
+
+    def memo(token, ranks):
+        if token not in words:
+            words[token] = merge(token, ranks)
+        return words[token]
+
+    return memo
 
 
 def _pattern(old, new):
@@ -136,9 +152,20 @@ def _merged_token_rank(token, vocab):
     return word
 
 
+_TOKEN_RANK_WORDS = weakref.WeakKeyDictionary()  # {vocabulary: {word: its symbols}}: gone with the vocabulary
+
+
+def _token_rank_merged(symbols, vocab):
+    """_merged_token_rank remembered per word, as _memoized remembers bpe's."""
+    words = _TOKEN_RANK_WORDS.setdefault(vocab, {})
+    if symbols not in words:
+        words[symbols] = _merged_token_rank(symbols, vocab)
+    return words[symbols]
+
+
 def _token_rank_encode(text, vocab):
     return [vocab.encoder[symbol] for piece in bpe.pre_tokenize(text)
-            for symbol in _merged_token_rank(bpe.bytes_as_symbols(piece.encode("utf-8")), vocab)]
+            for symbol in _token_rank_merged(bpe.bytes_as_symbols(piece.encode("utf-8")), vocab)]
 
 
 def _decoded(errors):

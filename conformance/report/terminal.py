@@ -88,21 +88,46 @@ def kill_cell(c):
     return f"  {c['mutant']:<26} {c['property']:<20} {c['cell']:<8} {c['seconds']:6.2f} s"
 
 
+# selftest's sections, one per subject: (subject, the matrix's first column, the keys of its timing and of what
+# its catalog leaves out, how to read its counterexamples)
+KILL_SECTIONS = (
+    ("model", "mutant", "timing", "not_applicable",
+     "counterexamples (shrunk; Case(...).params() and Case(...).tokens rebuild each):"),
+    ("tokenizer", "tokenizer mutant", "tokenizer_timing", None,
+     "counterexamples (shrunk; each names its vocabulary and the text or ids it failed on):"),
+)
+
+
 def kill_matrix(result):
-    """selftest's kill matrix and what it means."""
-    ids = list(dict.fromkeys(c["property"] for c in result["cells"]))
-    width = max([len("mutant")] + [len(m["name"]) for m in result["mutants"]])
-    lines = [f"{'mutant':<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  time to kill (first failure)"]
-    lines += [_mutant_row(m, result["cells"], ids, width) for m in result["mutants"]]
-    lines.append("(* = the property meant to kill it)")
-    lines += [f"{name:<{width}}  not applicable: {why}" for name, why in result["not_applicable"].items()]
-    lines += _kill_times(result["timing"])
-    lines.append("\ncounterexamples (shrunk; Case(...).params() and Case(...).tokens rebuild each):")
-    lines += [f"  {m['name']}: {m['counterexample']}" for m in result["mutants"] if m["counterexample"]]
+    """selftest's kill matrix, a section per subject of the mutants run, and what it means."""
+    lines = []
+    for subject, noun, timing, left_out, caption in KILL_SECTIONS:
+        mutants = [m for m in result["mutants"] if m.get("subject", "model") == subject]
+        if mutants:
+            lines += ([""] if lines else []) + _kill_section(result["cells"], mutants, noun, result[timing],
+                                                              result.get(left_out, {}), caption)
     lines += [f"correct backend {b['name']}: {b['verdict']}" + ("" if b["passed"] else "  <- SHOULD BE CERTIFIED")
               for b in result["backends"]]
+    lines += [f"correct tokenizer {t['name']}: {t['verdict']}" + ("" if t["passed"] else "  <- SHOULD BE CERTIFIED")
+              for t in result.get("tokenizers", ())]
     lines.append(_selftest_summary(result))
     return "\n".join(lines)
+
+
+def _kill_section(all_cells, mutants, noun, timing, not_applicable, caption):
+    """One subject's matrix (its mutants by the properties they met), its kill times and counterexamples."""
+    names = {m["name"] for m in mutants}
+    cells = [c for c in all_cells if c["mutant"] in names]
+    ids = list(dict.fromkeys(c["property"] for c in cells))
+    width = max([len(noun)] + [len(m["name"]) for m in mutants])
+    lines = [f"{noun:<{width}}  " + "  ".join(f"{i:<18}" for i in ids) + "  time to kill (first failure)"]
+    lines += [_mutant_row(m, cells, ids, width) for m in mutants]
+    lines.append("(* = the property meant to kill it)")
+    lines += [f"{name:<{width}}  not applicable: {why}" for name, why in not_applicable.items()]
+    lines += _kill_times(timing)
+    lines.append("\n" + caption)
+    lines += [f"  {m['name']}: {m['counterexample']}" for m in mutants if m["counterexample"]]
+    return lines
 
 
 def _mutant_row(m, all_cells, ids, width):
