@@ -34,17 +34,17 @@ def test_a_declared_special_text_policy_is_named_and_accepted_only_when_told(tmp
     assert special["verdict"]["label"] == label and special["verdict"]["special_text"] == "special"
     assert [p["id"] for p in special["properties"]] == ids_of(Subject.TOKENIZER)
     assert all(p["status"] == "passed" for p in special["properties"])
-    assert text.headline(cert) == (f"NOT CERTIFIED (transformers-gpt2-default: {label}, not accepted without "
-                                   "--accept-special-text)")
+    assert text.headline(cert) == (f"NOT CERTIFIED (transformers-gpt2-default (tokenizer): {label}, not accepted "
+                                   "without --accept-special-text)")
     proc, cert = certify(tmp_path / "accepted", "--tokenizer", SPECIAL, "--accept-special-text")
     assert proc.returncode == 0 and cert["accepted"]["special_text"], proc.stdout + proc.stderr
     md = (tmp_path / "accepted" / "report.md").read_text()
-    assert md.startswith("## gpt2-conformance: certified (every verdict accepted; transformers-gpt2-default: certified "
-                         "with special-text policy 'special' (&lt;\\|endoftext\\|&gt; in a text")
+    assert md.startswith("## gpt2-conformance: certified (every verdict accepted; transformers-gpt2-default (tokenizer): "
+                         "certified with special-text policy 'special' (&lt;\\|endoftext\\|&gt; in a text")
     assert "| tokenizer property | transformers-gpt2-default |" in md
     html = (tmp_path / "accepted" / "report.html").read_text()
     assert "<th>tokenizer property</th>" in html and 'id="b0"' in html
-    assert '<testsuite name="transformers-gpt2-default"' in (tmp_path / "accepted" / "junit.xml").read_text()
+    assert '<testsuite name="transformers-gpt2-default (tokenizer)"' in (tmp_path / "accepted" / "junit.xml").read_text()
 
 
 def test_a_tokenizer_bug_fails_with_a_text_that_replay_reproduces(tmp_path):
@@ -62,12 +62,22 @@ def test_a_tokenizer_bug_fails_with_a_text_that_replay_reproduces(tmp_path):
 
 
 def test_models_and_tokenizers_in_one_run_each_get_their_own_properties(tmp_path):
-    proc, cert = certify(tmp_path, "--backend", "reference", "--tokenizer", "reference", "--property", "causal_masking",
-                         "--max-examples", "5")
-    assert proc.returncode == 4, proc.stdout + proc.stderr  # partial: one model property, few examples
-    assert [p["id"] for p in cert["backends"][0]["properties"]] == ["causal_masking"]
-    assert [p["id"] for p in cert["tokenizers"][0]["properties"]] == ids_of(Subject.TOKENIZER)
-    assert cert["partial"][-1] == f"1 of {len(ids_of(Subject.MODEL))} model properties (--property)"
+    """--property naming a model's property leaves the tokenizer's verdict whole; the two named alike are told
+    apart in every report."""
+    proc, cert = certify(tmp_path, "--backend", "reference", "--tokenizer", "reference", "--property", "causal_masking")
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # partial: one model property
+    model, tokenizer = cert["backends"][0], cert["tokenizers"][0]
+    assert [p["id"] for p in model["properties"]] == ["causal_masking"]
+    assert [p["id"] for p in tokenizer["properties"]] == ids_of(Subject.TOKENIZER)
+    partial = f"1 of {len(ids_of(Subject.MODEL))} model properties (--property)"
+    assert cert["partial"] == [partial] and model["verdict"]["reasons"] == [partial]
+    assert tokenizer["verdict"]["label"] == "certified"
+    assert "reference (tokenizer): certified (ids and text compared exactly)" in proc.stdout
+
+
+def test_a_property_of_nothing_the_run_certifies_is_a_usage_error(tmp_path):
+    proc = cli("certify", "--report-dir", str(tmp_path), "--backend", "reference", "--property", "roundtrip")
+    assert proc.returncode == 2 and "--property roundtrip: no property of the models this run certifies" in proc.stderr
 
 
 def test_a_spec_that_names_no_tokenizer_is_refused_before_anything_runs(tmp_path):

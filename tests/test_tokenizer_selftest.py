@@ -73,3 +73,11 @@ def test_a_mutant_without_a_property_of_its_subject_is_a_usage_error(capsys, tmp
         capsys.readouterr().err)
     code = cli.main(["selftest", "--mutant", "no_such_bug", "--report-dir", str(tmp_path)])
     assert code == 2 and "decode_strict" in capsys.readouterr().err  # the tokenizers' catalog is named too
+
+
+def test_model_and_tokenizer_mutants_never_share_a_name():
+    """selftest takes either catalog's names in one --mutant option."""
+    from gpt2_conformance.mutants import MUTANTS
+    from gpt2_conformance.mutants.tokenizers import TOKENIZER_MUTANTS
+
+    assert not set(MUTANTS) & set(TOKENIZER_MUTANTS)

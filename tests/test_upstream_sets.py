@@ -127,3 +127,12 @@ def test_the_bundled_tiktoken_includes_its_set_and_no_model_file_excuses_a_token
     llama = expectations.load(expectations.SHIPPED / "llama-cpp.toml")  # a model; llama-cpp names a tokenizer too
     assert expectations.entries_for([llama], "llama-cpp", "llama-cpp", Subject.TOKENIZER) == ()
     assert expectations.entries_for([f], "tiktoken", "tiktoken", Subject.TOKENIZER) == f.entries
+
+
+def test_a_users_file_for_one_subject_keeps_the_shipped_file_of_the_other(tmp_path):
+    """llama-cpp names a model and a tokenizer: a user's tokenizer file for it leaves the model's shipped known
+    deviations in place."""
+    (tmp_path / "tok.toml").write_text('backend = "llama-cpp"\ninclude = ["tiktoken"]\n')
+    given = [expectations.load(tmp_path / "tok.toml")]
+    files = expectations.with_shipped(given, ["llama-cpp"])
+    assert [s.name for f in files for s in f.sets] == ["tiktoken", "ggml"]

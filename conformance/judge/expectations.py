@@ -379,11 +379,12 @@ SHIPPED = Path(__file__).with_name("expectations")  # the known deviations of th
 
 def with_shipped(files, specs, subject=Subject.MODEL):
     """files, and the shipped expectation file of each bundled backend of subject in specs that none of them
-    lists: its known deviations apply unless the user gives a file of their own for it. A tokenizer's lie in
+    lists for that subject: its known deviations apply unless the user gives a file of their own for it.
+    A tokenizer's files lie in
     expectations/tokenizers/ (a tokenizer may share a model backend's name: llama-cpp)."""
     from gpt2_conformance.backends import bundled
 
-    listed = {f.backend for f in files}
+    listed = {f.backend for f in files if not f.entries or any(REGISTRY[e.property].subject == subject for e in f.entries)}
     folder = SHIPPED / "tokenizers" if subject == Subject.TOKENIZER else SHIPPED
     shipped = [folder / f"{spec}.toml" for spec in specs if spec in bundled(subject) and spec not in listed]
     return list(files) + [load(path) for path in shipped if path.exists()]

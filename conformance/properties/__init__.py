@@ -69,6 +69,10 @@ class Measurement:
                  else "non-finite values (inf or NaN) in the logits")
         return f"{self.detail}: {error} exceeds tolerance {self.tol:.3g}"
 
+    def held(self):
+        """What this measurement says when it holds."""
+        return f"{self.detail}: max |error| {self.err:.3g} within tolerance {self.tol:.3g}"
+
 
 @dataclass(frozen=True)
 class GradientReference:

@@ -57,8 +57,9 @@ def build(backends, *, seed, profile, max_examples, partial, accepted, expectati
 
 
 def certified(cert):
-    """Every backend and tokenizer of a certificate, in report order: what each report lists."""
-    return [*cert["backends"], *cert.get("tokenizers", ())]
+    """Every backend and tokenizer of a certificate in report order, as every report names them: a tokenizer as
+    'NAME (tokenizer)', since a model and a tokenizer may share a name (reference)."""
+    return [*cert["backends"], *({**t, "name": f"{t['name']} (tokenizer)"} for t in cert.get("tokenizers", ()))]
 
 
 def strict(value):

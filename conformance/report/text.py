@@ -124,7 +124,7 @@ def verdicts(cert):
         scope = ", ".join(f"{k} {val}" for k, val in v["scope"].items()) or "no limits"
         level = f"core properties in {v['level']}" if v["level"] else "never imported"
         out.append((b["name"], f"{v['label']} ({level}; declared scope: {scope})"))
-    for t in cert.get("tokenizers", []):
+    for t in certified(cert)[len(cert["backends"]):]:
         compared = "ids and text compared exactly" if t["capabilities"] is not None else "never imported"
         out.append((t["name"], f"{t['verdict']['label']} ({compared})"))
     return out

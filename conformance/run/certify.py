@@ -37,12 +37,18 @@ def certify(plan, log, live=None):
     runs = [certify_backend(spec, plan, problems, log, live) for spec in plan.specs]
     tokenizers = [certify_backend(spec, plan, problems, log, live, Subject.TOKENIZER) for spec in plan.tokenizer_specs]
     for f in plan.files:
-        if not any(f.for_backend(run.name, run.spec) for run in runs + tokenizers):
+        if not any(f.for_backend(run.name, run.spec) and _lists(f, run.name, run.spec, subject)
+                   for subject, certified in ((Subject.MODEL, runs), (Subject.TOKENIZER, tokenizers)) for run in certified):
             problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
     return certificate.build(runs, tokenizers=tokenizers, seed=plan.seed, profile=plan.profile,
                              max_examples=plan.max_examples, partial=plan.partial, accepted=vars(plan.accepted),
                              expectations=plan.files, expectation_errors=problems, command=plan.command,
                              checkpoint=plan.checkpoint)
+
+
+def _lists(file, name, spec, subject):
+    """Whether an expectation file for this backend applies to it: it lists properties of its subject (or none)."""
+    return not file.entries or bool(expectations.entries_for([file], name, spec, subject))
 
 
 def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
@@ -56,7 +62,8 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
     model = subject == Subject.MODEL
     run = run_isolated(spec, plan.property_ids if model else plan.tokenizer_property_ids, profile=plan.profile,
                        max_examples=plan.max_examples, seed=plan.seed, timeout=plan.timeout, on_result=on_result,
-                       on_progress=live and live.show, save_dir=plan.save_dir, checkpoint=plan.checkpoint,
+                       on_progress=live and live.show, save_dir=plan.save_dir,
+                       checkpoint=plan.checkpoint if model else None,  # a tokenizer has no weights
                        expectations=[f.path for f in plan.files], contract=model, subject=subject)
     if live:
         live.clear()
@@ -66,6 +73,6 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
     for r in run.results:
         if r.status in FAILED_WITH_EXAMPLE and not r.reproduction:  # no saved example to replay
             r.reproduction = replay.certify_command(spec, r.id, plan.profile, plan.seed, subject)
-    verdict = judge(run.results, run.capabilities, plan.partial, wrong)
+    verdict = judge(run.results, run.capabilities, plan.partial_of.get(subject, plan.partial), wrong)
     return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted),
                       run.capabilities and run.capabilities.to_dict(), run.results, run.contract)

@@ -113,8 +113,8 @@ def _follow(event, run, on_result, on_progress):
     """Update run with one event; True when a new property or probe starts (its own time limit)."""
     kind = event["event"]
     if kind == "backend":  # imported: nothing in flight until the essentials check or a probe starts
-        kind = TokenizerCapabilities if run.subject == Subject.TOKENIZER else Capabilities
-        run.name, run.capabilities = event["name"], kind.from_dict(event["capabilities"])
+        declared = TokenizerCapabilities if run.subject == Subject.TOKENIZER else Capabilities
+        run.name, run.capabilities = event["name"], declared.from_dict(event["capabilities"])
         run.current = None
     elif kind == "start":
         run.current = event["property"]

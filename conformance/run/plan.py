@@ -2,10 +2,10 @@
 import random
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpt2_conformance.backends import BUNDLED, Subject, available_bundled, spec_problem
+from gpt2_conformance.backends import BUNDLED, Subject, available_bundled, bundled, spec_problem
 from gpt2_conformance.cases import checkpoints, profiles
 from gpt2_conformance.judge import expectations, oracle_cache
 from gpt2_conformance.judge.verdict import Acceptance
@@ -29,17 +29,19 @@ class Plan:
     report_dir: Path
     save_dir: Path  # failing inputs, for replay
     files: tuple  # expectations.Expectations, the user's and the shipped ones
-    partial: tuple  # why this run cannot certify
+    partial: tuple  # why this run cannot certify (the certificate's; each subject's verdicts get theirs)
     accepted: Acceptance
     checkpoint: str | None
     command: str
     tokenizer_specs: tuple = ()
     tokenizer_property_ids: tuple = ()
+    partial_of: dict = field(default_factory=dict)  # {subject: why its backends' verdicts cannot certify}
 
 
 def plan(args):
     """The Plan of `certify` from its parsed arguments (UsageError where one is wrong)."""
     specs, tokenizer_specs = _specs(args)
+    _check_properties(args, {Subject.MODEL: specs, Subject.TOKENIZER: tokenizer_specs})
     for spec in specs:
         _check_spec(spec)
     for spec in tokenizer_specs:
@@ -62,12 +64,16 @@ def plan(args):
     seed = args.seed
     if seed is None and not profiles.get(args.profile).derandomize:
         seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
+    partial_of = {subject: _partial(args, subject) for subject in Subject}
+    run_partial = [reason for subject, chosen in ((Subject.MODEL, specs), (Subject.TOKENIZER, tokenizer_specs))
+                   if chosen for reason in partial_of[subject]]
     return Plan(tuple(specs), _chosen(args, Subject.MODEL), args.profile, args.max_examples, seed, args.timeout,
-                args.report_dir, save_dir, tuple(files), tuple(_partial(args, specs, tokenizer_specs)),
+                args.report_dir, save_dir, tuple(files), tuple(dict.fromkeys(run_partial)),
                 Acceptance(args.accept_level, args.accept_scope, args.accept_frozen_weights, args.accept_special_text),
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
                 command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
-                tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER))
+                tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER),
+                partial_of=partial_of)
 
 
 def _specs(args):
@@ -76,7 +82,8 @@ def _specs(args):
         return args.backend or [], args.tokenizer or []
     specs, tokenizer_specs = available_bundled(), available_bundled(Subject.TOKENIZER)
     if not specs and not tokenizer_specs:
-        raise UsageError(f"no backend can run here; bundled: {', '.join(BUNDLED)}")
+        raise UsageError(f"no backend or tokenizer can run here; bundled: {', '.join(BUNDLED)}; tokenizers: "
+                         f"{', '.join(bundled(Subject.TOKENIZER))}")
     return specs, tokenizer_specs
 
 
@@ -92,13 +99,22 @@ def _named(args, subject):
     return bool(args.property) and any(pid in ids_of(subject) for pid in args.property)
 
 
-def _partial(args, specs, tokenizer_specs):
+def _check_properties(args, specs):
+    """--property must name a property of something the run certifies (else it would silently run them all)."""
+    if args.property and not any(_named(args, subject) for subject, chosen in specs.items() if chosen):
+        certified = " and ".join(f"{subject}s" for subject, chosen in specs.items() if chosen)
+        raise UsageError(f"--property {' '.join(args.property)}: no property of the {certified} this run certifies "
+                         f"({', '.join(pid for subject, chosen in specs.items() if chosen for pid in ids_of(subject))})")
+
+
+def _partial(args, subject):
+    """Why the verdicts of subject's backends cannot certify: the profile's reasons, and --property leaving out
+    some of subject's properties."""
     partial = profiles.partial(args.profile, args.max_examples)
-    for subject, chosen in ((Subject.MODEL, specs), (Subject.TOKENIZER, tokenizer_specs)):
-        every, named = ids_of(subject), set(args.property or ()) & set(ids_of(subject))
-        if chosen and _named(args, subject) and named != set(every):
-            partial.append(f"{len(named)} of {len(every)} {subject} properties (--property)")
-    return partial
+    every, named = ids_of(subject), set(args.property or ()) & set(ids_of(subject))
+    if named and named != set(every):
+        partial.append(f"{len(named)} of {len(every)} {subject} properties (--property)")
+    return tuple(partial)
 
 
 def _check_spec(spec, subject=Subject.MODEL):

@@ -132,7 +132,7 @@ def rerun(meta, draws, backend):
         return Status.FAILED, Kind.TOLERANCE, str(e)
     except Exception as e:
         return Status.ERROR, failure_kind(e), f"{type(e).__name__}: {e}"
-    return Status.PASSED, None, f"{m.detail}: max |error| {m.err:.3g} within tolerance {m.tol:.3g}"
+    return Status.PASSED, None, m.held()
 
 
 def _context(prop, meta, draws, backend):

@@ -50,7 +50,7 @@ def run_properties(backend, request, emit):
     emit(event="start", property=ESSENTIALS)
     failed = essentials(backend)
     fixed, space = None, None
-    if request.get("checkpoint"):  # the parent has already validated it
+    if request.get("checkpoint"):  # the parent has already validated it (never given with a tokenizer)
         fixed = (request["checkpoint"], checkpoints.load(request["checkpoint"]))
     if backend.capabilities.subject == Subject.MODEL:
         space = strategies.Space.for_backend(backend.capabilities, fixed)

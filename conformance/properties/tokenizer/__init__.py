@@ -25,6 +25,9 @@ class Mismatches(Measurement):
     def failure(self):
         return f"{self.detail} ({self.err:g} mismatched, compared exactly)"
 
+    def held(self):
+        return f"{self.detail} (compared exactly)"
+
 
 @dataclass
 class TokenizerContext:
