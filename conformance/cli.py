@@ -49,6 +49,7 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     _certify_parser(sub)
     _replay_parser(sub)
+    _merge_parser(sub)
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here").set_defaults(
         run=backends)
     golden.add_parser(sub)
@@ -100,6 +101,27 @@ def _certify_parser(sub):
                    help="exit 0 for tokenizers certified with a declared special-text policy: <|endoftext|> in a text "
                         "as the special id, or refused, where OpenAI's encoder.py encodes it as text (the verdict "
                         "still says so)")
+    c.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="run shard I of N of this run's work (its properties' size strata, dealt round-robin): a "
+                        "partial certificate; `gpt2-conformance merge` joins the N into the run's (docs/scaling.md)")
+
+
+def _merge_parser(sub):
+    m = sub.add_parser("merge", help="join the certificates of a run's shards (certify --shard I/N) into the run's "
+                       "certificate and reports", formatter_class=_DefaultsOnce)
+    m.set_defaults(run=merge)
+    m.add_argument("shards", nargs="+", type=Path, metavar="SHARD.json", help="every shard's certificate.json")
+    m.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
+                   help="where the merged certificate.json, junit.xml, report.md and report.html are written")
+
+
+def _shard(text):
+    from gpt2_conformance.judge.shards import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _replay_parser(sub):
@@ -180,6 +202,20 @@ def certify(args):
     live = Progress() if sys.stderr.isatty() else None
     cert = run_certify(plan, log=lambda line: print(line, file=sys.stderr, flush=True), live=live)
     paths = write_all(cert, plan.report_dir)
+    print(table(cert))
+    print(f"\nreports: {', '.join(str(shown(p)) for p in paths)}")
+    return exit_status(cert)
+
+
+def merge(args):
+    from gpt2_conformance.run import merge as run
+
+    cert = run.merge(run.load(args.shards))
+    try:
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+        paths = write_all(cert, args.report_dir)
+    except OSError as e:
+        raise UsageError(f"cannot write reports to {args.report_dir}: {e.strerror or e}") from None
     print(table(cert))
     print(f"\nreports: {', '.join(str(shown(p)) for p in paths)}")
     return exit_status(cert)

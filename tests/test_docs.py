@@ -251,6 +251,12 @@ CHECKS = {
                                                      status=PARTIAL),
     "gpt2-conformance replay": Run(shorten="{failing_input}", status=NOT_CERTIFIED),  # the saved failure fails still
     "gpt2-conformance --help": Run(),
+    # docs/scaling.md
+    "gpt2-conformance certify --backend reference --shard 1/3 --report-dir shard1": Run(shorten=ONE_PROPERTY,
+                                                                                         status=PARTIAL),
+    "gpt2-conformance merge shard1/certificate.json shard2/certificate.json shard3/certificate.json "
+    "--report-dir merged":
+        Parse("needs the three shards' certificates: tests/test_shards.py merges a run's three shards"),
     "pytest --gpt2-backend my_package.adapter:backend [--gpt2-expectations FILE] [--gpt2-profile ci]":
         Run(fill={"FILE": "erf_gelu.expectations.toml"}, shorten="-k causal_masking",
             copy={"erf_gelu.expectations.toml": "tests/data/erf_gelu.expectations.toml"},

@@ -36,3 +36,22 @@ def test_each_expectation_file_and_set_reaches_certify(tmp_path, expectations, p
         "certify", "--backend", "my_package.adapter:backend", "--profile", "ci", "--report-dir",
         "gpt2-conformance-report", *passed, "--accept-scope"]
     assert (tmp_path / "output").read_text() == "passed=true\n"
+
+
+def test_the_nightly_shard_matrix_is_what_certify_shard_accepts():
+    """Every job of the nightly matrix runs a shard `--shard I/N` accepts, and the N jobs of a backend cover its run."""
+    yaml = pytest.importorskip("yaml")
+    from gpt2_conformance.judge.shards import Shard
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    assert set(workflow[True]) == {"schedule", "workflow_dispatch"}  # YAML 1.1 reads the key `on` as True
+    count = int(workflow["env"]["SHARDS"])
+    jobs = workflow["jobs"]
+    matrix = jobs["shard"]["strategy"]["matrix"]
+    assert matrix["shard"] == list(range(1, count + 1))
+    assert [Shard.parse(f"{i}/{count}") for i in matrix["shard"]] == [Shard(i, count) for i in matrix["shard"]]
+    certify = next(s["run"] for s in jobs["shard"]["steps"] if s.get("name") == "Certify one shard")
+    assert '--shard "${{ matrix.shard }}/$SHARDS"' in certify and "--seed" in certify and "thorough" in certify
+    assert jobs["merge"]["needs"] == "shard" and jobs["merge"]["strategy"]["matrix"]["backend"] == matrix["backend"]
+    uploads = [s["with"]["name"] for s in jobs["fuzz"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads == ["hypothesis-example-db"]

@@ -8,7 +8,7 @@ from gpt2_conformance.backends import Subject, guarded_load
 from gpt2_conformance.backends.tokenizer import guarded_load_tokenizer
 from gpt2_conformance.cases import strategies, text
 from gpt2_conformance.cases.weights import random_params
-from gpt2_conformance.judge import expectations
+from gpt2_conformance.judge import expectations, shards
 from gpt2_conformance.judge.search import ExampleLog, case_of, failure_kind, ratio, search, search_strata
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
 from gpt2_conformance.outcomes import MAGNITUDE_KINDS, Kind, Status
@@ -46,10 +46,15 @@ class PropertyResult:
     reproduction: str | None = None  # a command that re-runs the failing example
     # [(label, value)] drawn by the failing example (what `replay` re-runs); not part of the certificate
     failing_draws: list | None = field(default=None, repr=False, compare=False)
+    # a shard's run (certify --shard): {units, searched: [shards.StratumRecord as dict]}, what merge joins;
+    # written only where set
+    strata: dict = field(default_factory=dict)
 
     def to_dict(self):
         d = asdict(self)
         del d["failing_draws"]
+        if not self.strata:
+            del d["strata"]
         return d
 
     @classmethod
@@ -61,13 +66,14 @@ class PropertyResult:
 
 
 def run_property(prop, backend, *, settings, space=None, dtype=None, expected=(), max_examples=None, seed=None,
-                 on_example=None):
+                 on_example=None, strata=None):
     """The PropertyResult of prop on backend, judged against the backend's expected failures.
 
     settings: the Hypothesis profile; space: where cases come from (default: the backend's own,
     strategies.Space.for_backend); dtype: default the property's tier or the backend's core dtype.
     A property listed with a tolerance entry runs every example, failing only beyond the entry's bound.
-    A tokenizer property runs as run_tokenizer_property runs it.
+    A tokenizer property runs as run_tokenizer_property runs it. strata: the stratum indices of its search a
+    shard runs (judge/shards.py; None: every one), each recorded in the result's `strata` for merge.
     """
     if prop.subject == Subject.TOKENIZER:
         return run_tokenizer_property(prop, backend, settings=settings, expected=expected, max_examples=max_examples,
@@ -81,8 +87,19 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     bounded = entry if entry is not None and entry.kind == Kind.TOLERANCE else None
     log = ExampleLog()
     start = time.perf_counter()
-    found, searched = search_strata(prop, Context(backend, dtype, space), log, bounded, on_example, settings,
-                                     max_examples or settings.max_examples, seed)
+    ctx, examples = Context(backend, dtype, space), max_examples or settings.max_examples
+    if strata is None:
+        found, searched = search_strata(prop, ctx, log, bounded, on_example, settings, examples, seed)
+        return judged(prop, found, log, start, dtype, searched, entry, expected)
+    found, searched, ran = shards.search_units(prop, ctx, log, bounded, on_example, settings, examples, seed, strata)
+    result = judged(prop, found, log, start, dtype, searched, entry, expected)
+    result.strata = ran.to_dict()
+    return result
+
+
+def judged(prop, found, log, start, dtype, searched, entry, expected):
+    """The PropertyResult of a model property's search as it ended (found, with its examples in log), judged:
+    by its magnitudes, its coverage and its expectation entry. `merge` judges the searches of shards so."""
     result = _recorded(prop, found, log, start, dtype, searched)
     if found.beyond_known_deviation:
         return result  # a new failure, whatever the expectation file lists
@@ -178,6 +195,9 @@ def _judge_coverage(result):
 
 
 def describe(notes):
+    """The counterexample's text from an example's notes (a shard's record keeps it as this text already)."""
+    if isinstance(notes, str):
+        return notes
     return ", ".join(f"{k}={v!r}" for k, v in notes.items()) or None
 
 

@@ -109,21 +109,32 @@ def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_ex
         examples = left_out if examples is None else examples
         if not examples:
             continue
-        search_id = prop.id if i == 0 else f"{prop.id}/{i}"
-        own_class = 0 < i < len(strata)  # a size class searched on its own (not the mixed one, nor left-overs)
-        if own_class:  # its first example not its corner
-            stratum = replace(stratum, spread=_search_seed(seed, search_id))
-        log.blind = 0
-        found = search(prop, Context(ctx_template.backend, ctx_template.dtype, stratum), log, bounded, on_example,
-                       settings, examples, seed, search_id)
+        found, own_class = search_stratum(prop, ctx_template, log, i, (stratum, examples), len(strata), bounded,
+                                          on_example, settings, seed)
         if found.outside_bounds and i > 0:
             left_out += examples
             continue
         if found.status != Status.PASSED or not log.samples or log.case() is None:  # failed, or golden cases
             return found, searched
         if own_class:
-            searched.append(stratum.sizes[0].name)
+            searched.append(own_class)
     return Found(Status.PASSED), searched
+
+
+def search_stratum(prop, ctx_template, log, i, share, n_strata, bounded, on_example, settings, seed):
+    """(Found, the size class searched on its own or None) of the search of stratum i of n_strata: share is its
+    (Space, examples); i == n_strata is the left-overs' search. One home for what makes each search of
+    search_strata the same wherever it runs (its id, seed and spread): a shard runs some of them
+    (judge/shards.py)."""
+    stratum, examples = share
+    search_id = prop.id if i == 0 else f"{prop.id}/{i}"
+    own_class = 0 < i < n_strata  # a size class searched on its own (not the mixed one, nor left-overs)
+    if own_class:  # its first example not its corner
+        stratum = replace(stratum, spread=_search_seed(seed, search_id))
+    log.blind = 0
+    found = search(prop, Context(ctx_template.backend, ctx_template.dtype, stratum), log, bounded, on_example,
+                   settings, examples, seed, search_id)
+    return found, stratum.sizes[0].name if own_class else None
 
 
 def search(prop, ctx, log, bounded, on_example, settings, max_examples, seed, search_id):

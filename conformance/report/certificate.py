@@ -33,10 +33,11 @@ def environment():
 
 
 def build(backends, *, seed, profile, max_examples, partial, accepted, expectations=(), expectation_errors=(),
-          command=None, checkpoint=None, tokenizers=()):
+          command=None, checkpoint=None, tokenizers=(), shard=None):
     """backends, tokenizers: [run.certify.BackendRun], or anything with their to_dict() and `passed`;
     partial: why the run cannot certify ([] for a full run); accepted: the verdicts a passing run allows;
-    expectations: the expectation files and upstream sets applied ([expectations.Expectations])."""
+    expectations: the expectation files and upstream sets applied ([expectations.Expectations]); shard: a
+    shard's record (run/certify.py), written only for a shard."""
     return strict({
         "certificate_version": VERSION,
         "suite_version": __version__,
@@ -53,6 +54,7 @@ def build(backends, *, seed, profile, max_examples, partial, accepted, expectati
         "passed": all(b.passed for b in [*backends, *tokenizers]) and not expectation_errors and not partial,
         "backends": [b.to_dict() for b in backends],
         "tokenizers": [t.to_dict() for t in tokenizers],
+        **({"shard": shard} if shard else {}),
     })
 
 

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from gpt2_conformance.backends import Subject
-from gpt2_conformance.judge import expectations
+from gpt2_conformance.judge import expectations, shards
 from gpt2_conformance.judge.runner import PropertyResult
 from gpt2_conformance.judge.verdict import Verdict, judge
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE
@@ -10,6 +10,7 @@ from gpt2_conformance.report import certificate
 from gpt2_conformance.report.terminal import result_line
 from gpt2_conformance.run import replay
 from gpt2_conformance.run.isolation import run_isolated
+from gpt2_conformance.run.plan import sharded
 
 
 @dataclass
@@ -34,16 +35,30 @@ def certify(plan, log, live=None):
     """The certificate (a dict, at the JSON boundary) of every backend of plan. log(line) prints each finished
     property; live (report.terminal.Progress) shows the one running."""
     problems = []
-    runs = [certify_backend(spec, plan, problems, log, live) for spec in plan.specs]
-    tokenizers = [certify_backend(spec, plan, problems, log, live, Subject.TOKENIZER) for spec in plan.tokenizer_specs]
-    for f in plan.files:
-        if not any(f.for_backend(run.name, run.spec) and _lists(f, run.name, run.spec, subject)
-                   for subject, certified in ((Subject.MODEL, runs), (Subject.TOKENIZER, tokenizers)) for run in certified):
-            problems.append(f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run")
+    runs = [certify_backend(spec, plan, problems, log, live, position=i) for i, spec in enumerate(plan.specs)]
+    tokenizers = [certify_backend(spec, plan, problems, log, live, Subject.TOKENIZER, position=len(runs) + i)
+                  for i, spec in enumerate(plan.tokenizer_specs)]
+    problems += unlisted(plan.files, runs, tokenizers)
     return certificate.build(runs, tokenizers=tokenizers, seed=plan.seed, profile=plan.profile,
                              max_examples=plan.max_examples, partial=plan.partial, accepted=vars(plan.accepted),
                              expectations=plan.files, expectation_errors=problems, command=plan.command,
-                             checkpoint=plan.checkpoint)
+                             checkpoint=plan.checkpoint, shard=plan.shard and _shard_record(plan))
+
+
+def unlisted(files, runs, tokenizers):
+    """The errors of expectation files that list a backend the run did not certify."""
+    return [f"{f.path}: lists failures of {f.backend!r}, which was not certified in this run" for f in files
+            if not any(f.for_backend(run.name, run.spec) and _lists(f, run.name, run.spec, subject)
+                       for subject, certified in ((Subject.MODEL, runs), (Subject.TOKENIZER, tokenizers))
+                       for run in certified)]
+
+
+def _shard_record(plan):
+    """The certificate's `shard`: which shard this is, and what merge needs of the whole run's plan."""
+    unsharded = set(sharded(plan.shard))
+    return {**plan.shard.to_dict(), "properties": list(plan.property_ids),
+            "tokenizer_properties": list(plan.tokenizer_property_ids),
+            "partial_of": {str(s): [r for r in why if r not in unsharded] for s, why in plan.partial_of.items()}}
 
 
 def _lists(file, name, spec, subject):
@@ -51,9 +66,10 @@ def _lists(file, name, spec, subject):
     return not file.entries or bool(expectations.entries_for([file], name, spec, subject))
 
 
-def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
-    """The BackendRun of one spec (a model, or a tokenizer); the errors of its expectation entries are added to
-    problems."""
+def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL, position=0):
+    """The BackendRun of one spec (a model, or a tokenizer; position: its place in the run, where a shard's deal
+    of its units starts); the errors of its expectation entries are added to problems. A shard probes the
+    input contract in shard 1 only."""
     def on_result(name, result):
         if live:
             live.clear()
@@ -64,9 +80,11 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
                        max_examples=plan.max_examples, seed=plan.seed, timeout=plan.timeout, on_result=on_result,
                        on_progress=live and live.show, save_dir=plan.save_dir,
                        checkpoint=plan.checkpoint if model else None,  # a tokenizer has no weights
-                       expectations=[f.path for f in plan.files], contract=model, subject=subject)
+                       expectations=[f.path for f in plan.files], contract=model and _probes(plan.shard),
+                       subject=subject, shard=plan.shard and (plan.shard, position))
     if live:
         live.clear()
+    run.results = [r for r in run.results if r.message != shards.ELSEWHERE]
     entries = expectations.entries_for(plan.files, run.name, spec, subject)
     wrong = [f"{run.name}: {m}" for m in expectations.unmatched(entries, run.results)]
     problems += wrong
@@ -76,3 +94,7 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL):
     verdict = judge(run.results, run.capabilities, plan.partial_of.get(subject, plan.partial), wrong)
     return BackendRun(run.name, spec, verdict, verdict.accepted(plan.accepted),
                       run.capabilities and run.capabilities.to_dict(), run.results, run.contract)
+
+
+def _probes(shard):
+    return shard is None or shard.index == 1

@@ -36,6 +36,7 @@ class Plan:
     tokenizer_specs: tuple = ()
     tokenizer_property_ids: tuple = ()
     partial_of: dict = field(default_factory=dict)  # {subject: why its backends' verdicts cannot certify}
+    shard: object = None  # judge.shards.Shard: this run is one shard of a run (partial, its reason in partial)
 
 
 def plan(args):
@@ -64,7 +65,8 @@ def plan(args):
     seed = args.seed
     if seed is None and not profiles.get(args.profile).derandomize:
         seed = random.randrange(2**32)  # recorded in the certificate, so the run can be repeated
-    partial_of = {subject: _partial(args, subject) for subject in Subject}
+    shard = getattr(args, "shard", None)
+    partial_of = {subject: _partial(args, subject) + sharded(shard) for subject in Subject}
     run_partial = [reason for subject, chosen in ((Subject.MODEL, specs), (Subject.TOKENIZER, tokenizer_specs))
                    if chosen for reason in partial_of[subject]]
     return Plan(tuple(specs), _chosen(args, Subject.MODEL), args.profile, args.max_examples, seed, args.timeout,
@@ -73,7 +75,12 @@ def plan(args):
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
                 command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
                 tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER),
-                partial_of=partial_of)
+                partial_of=partial_of, shard=shard)
+
+
+def sharded(shard):
+    """Why a shard's verdicts cannot certify by itself (merge removes it again): (reason,), or () unsharded."""
+    return (f"shard {shard} of a run (gpt2-conformance merge joins the shards)",) if shard else ()
 
 
 def _specs(args):

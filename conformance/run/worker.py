@@ -42,8 +42,9 @@ def main():
 def run_properties(backend, request, emit):
     from gpt2_conformance.backends import Subject
     from gpt2_conformance.cases import checkpoints, profiles, strategies
-    from gpt2_conformance.judge import expectations
-    from gpt2_conformance.judge.runner import blocked, essentials, run_property
+    from gpt2_conformance.judge import expectations, shards
+    from gpt2_conformance.judge.runner import PropertyResult, blocked, essentials, run_property
+    from gpt2_conformance.outcomes import Status
     from gpt2_conformance.properties import REGISTRY
     from gpt2_conformance.run import replay
 
@@ -56,14 +57,21 @@ def run_properties(backend, request, emit):
         space = strategies.Space.for_backend(backend.capabilities, fixed)
     files = [expectations.load(path) for path in request.get("expectations", ())]
     expected = expectations.entries_for(files, backend.name, request["spec"], backend.capabilities.subject)
+    settings = profiles.get(request["profile"])
+    mine = _shard_units(request, backend, space, settings)
     for pid in request["properties"]:
         if failed:
             emit(event="result", result=blocked(REGISTRY[pid], failed[1], failed[0]).to_dict())
             continue
+        if mine is not None and not mine[pid]:
+            emit(event="result", result=PropertyResult(pid, Status.SKIPPED, REGISTRY[pid].core,
+                                                       message=shards.ELSEWHERE).to_dict())
+            continue
         emit(event="start", property=pid)
-        result = run_property(REGISTRY[pid], backend, settings=profiles.get(request["profile"]), space=space,
+        strata = None if mine is None or mine[pid] == [None] else mine[pid]
+        result = run_property(REGISTRY[pid], backend, settings=settings, space=space,
                               expected=expected, max_examples=request.get("max_examples"), seed=request.get("seed"),
-                              on_example=lambda n: emit(event="example", n=n))
+                              on_example=lambda n: emit(event="example", n=n), strata=strata)
         if result.failing_draws is not None and request.get("save_dir"):
             try:
                 path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
@@ -71,6 +79,18 @@ def run_properties(backend, request, emit):
             except (replay.ReplayError, OSError) as e:
                 result.message += f"\n(the failing example could not be saved: {e})"
         emit(event="result", result=result.to_dict())
+
+
+def _shard_units(request, backend, space, settings):
+    """{property id: the units of it this shard runs} (judge/shards.py), dealt over every property of the run;
+    None where the run is not sharded."""
+    from gpt2_conformance.judge import shards
+
+    shard = request.get("shard")
+    if not shard:
+        return None
+    return shards.owned(shards.Shard(shard["index"], shard["count"]), shard["offset"], shard["properties"], backend,
+                        space, settings, request.get("max_examples"))
 
 
 if __name__ == "__main__":
