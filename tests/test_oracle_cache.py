@@ -38,6 +38,16 @@ def test_other_weights_or_tokens_miss(computed):
     assert len(computed) == 3
 
 
+def test_the_same_weights_with_other_heads_miss(computed):
+    """Weights drawn from one seed are the same tensors for every n_head dividing n_embd; the logits are not."""
+    one_head = random_params(HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=1, n_layer=1), 0)
+    two_heads = random_params(HP, 0)
+    assert all(np.array_equal(one_head.tensors[k], v) for k, v in two_heads.tensors.items())
+    assert not np.array_equal(oracle_cache.reference_with_error(one_head, TOKENS)[0],
+                              oracle_cache.reference_with_error(two_heads, TOKENS)[0])
+    assert len(computed) == 2
+
+
 def test_a_damaged_entry_is_recomputed(computed, tmp_path):
     params = random_params(HP, 0)
     oracle_cache.reference_with_error(params, TOKENS)

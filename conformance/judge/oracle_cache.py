@@ -196,7 +196,9 @@ def _key(params, tokens):
 
 
 def _params_digest(params):
-    h = hashlib.blake2b(digest_size=20)
+    # The hparams too: the tensors' shapes leave n_head out, and weights drawn from one seed are the same for
+    # every n_head that divides n_embd (shrinking goes to seed 0 and the smallest widths), while the logits differ.
+    h = hashlib.blake2b(repr(params.hparams).encode(), digest_size=20)
     for name in sorted(params.tensors):
         value = np.ascontiguousarray(params.tensors[name])
         h.update(f"{name} {value.dtype.str} {value.shape}".encode())
