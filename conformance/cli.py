@@ -50,6 +50,7 @@ def parser():
     _certify_parser(sub)
     _replay_parser(sub)
     _merge_parser(sub)
+    _fuzz_parser(sub)
     sub.add_parser("backends", help="list bundled and registered backends and whether they can run here").set_defaults(
         run=backends)
     golden.add_parser(sub)
@@ -104,6 +105,10 @@ def _certify_parser(sub):
     c.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run shard I of N of this run's work (its properties' size strata, dealt round-robin): a "
                         "partial certificate; `gpt2-conformance merge` joins the N into the run's (docs/scaling.md)")
+    c.add_argument("--database", metavar="PATH|URL",
+                   help="Hypothesis' example database (a directory, github:OWNER/REPO[/ARTIFACT] or "
+                        "redis://HOST:PORT): the ci profile replays every failure stored there before its own "
+                        "examples, the others search with it (docs/fuzzing.md)")
 
 
 def _merge_parser(sub):
@@ -122,6 +127,32 @@ def _shard(text):
         return Shard.parse(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _fuzz_parser(sub):
+    f = sub.add_parser("fuzz", help="search one backend with fresh random seeds for as long as you give it, storing "
+                       "every failure in an example database (exit 1: it found one); never certifies",
+                       formatter_class=_DefaultsOnce)
+    f.set_defaults(run=fuzz)
+    which = f.add_mutually_exclusive_group(required=True)
+    which.add_argument("--backend", metavar="SPEC", help="the model to search")
+    which.add_argument("--tokenizer", metavar="SPEC", help="the tokenizer to search")
+    f.add_argument("--minutes", type=_positive(float, MAX_TIMEOUT / 60), required=True, metavar="M",
+                   help="how long to search (a round running at the end may take a minute more to finish)")
+    f.add_argument("-j", "--jobs", type=_positive(int), default=1, metavar="N", help="worker processes")
+    f.add_argument("--database", required=True, metavar="PATH|URL",
+                   help="where failures are stored: a directory, github:OWNER/REPO[/ARTIFACT] (read-only, with "
+                        ".hypothesis/examples for what this run finds) or redis://HOST:PORT")
+    f.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID",
+                   help="only these properties of the backend's subject (repeatable; default: all of them)")
+    f.add_argument("--examples", type=_positive(int), default=100, metavar="N",
+                   help="examples per round: one property's search, as certify runs it (at least the ci profile's 50)")
+    f.add_argument("--expectations", action="append", default=[], metavar="FILE|SET",
+                   help="the backend's known deviations, as certify takes them: no findings")
+    f.add_argument("--save-failing-inputs", type=Path, default=Path("fuzz-failures"), metavar="DIR",
+                   help="where each failing example is saved as .npz for `replay`, a directory per round")
+    f.add_argument("--stop-on-failure", action="store_true",
+                   help="stop every worker once one finds a failure (a pull request's quick search)")
 
 
 def _replay_parser(sub):
@@ -219,6 +250,15 @@ def merge(args):
     print(table(cert))
     print(f"\nreports: {', '.join(str(shown(p)) for p in paths)}")
     return exit_status(cert)
+
+
+def fuzz(args):
+    from gpt2_conformance.run import fuzz as run
+
+    plan = run.plan(args)
+    rounds = run.fuzz(plan, log=lambda line: print(line, flush=True))
+    print(run.summary(rounds, plan))
+    return Exit.NOT_CERTIFIED if any(r.found() for r in rounds) else Exit.CERTIFIED
 
 
 def exit_status(cert):

@@ -56,6 +56,9 @@ def pytest_addoption(parser):
     group.addoption("--gpt2-report-dir", metavar="DIR",
                     help="where a failing property's example is saved for `gpt2-conformance replay` "
                          "(default: the ini option gpt2_report_dir, else gpt2-conformance-report)")
+    group.addoption("--gpt2-database", metavar="PATH|URL",
+                    help="Hypothesis' example database, as certify's --database: under the ci profile every failure "
+                         "stored there is replayed before the item's own examples (docs/fuzzing.md)")
     parser.addini("gpt2_report_dir", "where failing examples are saved for replay", default="gpt2-conformance-report")
 
 
@@ -87,7 +90,18 @@ def pytest_configure(config):
     report_dir = Path(config.getoption("gpt2_report_dir") or config.getini("gpt2_report_dir"))
     config.stash[OPTIONS] = Options(specs, files, fixed, config.getoption("gpt2_profile"), report_dir,
                                     config.getoption("gpt2_accept_frozen_weights"),
-                                    config.getoption("gpt2_accept_special_text"))
+                                    config.getoption("gpt2_accept_special_text"), _database(config))
+
+
+def _database(config):
+    """--gpt2-database's location, as every process (xdist's workers too) opens it, or None."""
+    from gpt2_conformance.cases import databases
+
+    location = config.getoption("gpt2_database")
+    try:
+        return location and databases.checked(location)
+    except ValueError as e:
+        raise pytest.UsageError(str(e).replace("--database", "--gpt2-database")) from None
 
 
 def _expanded(specs, subject):
@@ -100,9 +114,11 @@ def _expanded(specs, subject):
 class Options:
     """What the command line asked for; specs: {subject: its specs}."""
 
-    def __init__(self, specs, files, fixed, profile, report_dir, accept_frozen_weights, accept_special_text):
+    def __init__(self, specs, files, fixed, profile, report_dir, accept_frozen_weights, accept_special_text,
+                 database=None):
         self.specs, self.files, self.fixed, self.profile, self.report_dir = specs, files, fixed, profile, report_dir
         self.accept_frozen_weights, self.accept_special_text = accept_frozen_weights, accept_special_text
+        self.database = database  # a location (cases/databases.py), or None
 
 
 OPTIONS = pytest.StashKey[Options]()
@@ -139,6 +155,14 @@ def _resolved(spec, subject):
         return resolve(spec, subject), None
     except BackendError as e:
         return None, str(e)
+
+
+@functools.cache
+def _opened(location):
+    """The example database at location, opened once per process (None: none)."""
+    from gpt2_conformance.cases import databases
+
+    return location and databases.open_database(location)
 
 
 @functools.cache
@@ -202,7 +226,8 @@ class PropertyCase:
         # only a model's cases have a space (the weights of --gpt2-checkpoint among them), as in certify's worker
         space = strategies.Space.for_backend(backend.capabilities, o.fixed) if self.subject == Subject.MODEL else None
         return run_property(REGISTRY[self.property_id], backend, settings=profiles.get(o.profile), space=space,
-                            expected=expectations.entries_for(o.files, backend.name, self.spec, self.subject)), backend
+                            expected=expectations.entries_for(o.files, backend.name, self.spec, self.subject),
+                            database=_opened(o.database)), backend
 
     def _failure(self, backend, result):
         from gpt2_conformance.run import replay

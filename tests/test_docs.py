@@ -299,6 +299,13 @@ CHECKS = {
     "pytest benchmarks": Benchmarks(),
     "gpt2-conformance certify --backend B --profile ci": Run(fill={"B": "reference"}, shorten=ONE_PROPERTY, status=PARTIAL),
     "gpt2-conformance selftest --profile ci": Run(shorten=SELFTEST_ONE),
+    # docs/fuzzing.md (tests/test_fuzz.py runs the story end to end)
+    "gpt2-conformance fuzz --backend SPEC --minutes M --database DIR":
+        Run(fill={"SPEC": "reference", "M": "0.05", "DIR": "db"}, shorten=f"{ONE_PROPERTY} --examples 50"),
+    "gpt2-conformance certify --backend SPEC --profile ci --database DIR":
+        Run(fill={"SPEC": "reference", "DIR": "db"}, shorten=ONE_PROPERTY, status=PARTIAL),
+    "pytest --gpt2-backend SPEC --gpt2-database DIR": Run(fill={"SPEC": "reference", "DIR": "db"}, shorten="-k causal_masking"),
+    "pip install -e '.[redis]'": PIP,
 }
 
 

@@ -66,18 +66,19 @@ class PropertyResult:
 
 
 def run_property(prop, backend, *, settings, space=None, dtype=None, expected=(), max_examples=None, seed=None,
-                 on_example=None, strata=None):
+                 on_example=None, strata=None, database=None):
     """The PropertyResult of prop on backend, judged against the backend's expected failures.
 
     settings: the Hypothesis profile; space: where cases come from (default: the backend's own,
-    strategies.Space.for_backend); dtype: default the property's tier or the backend's core dtype.
+    strategies.Space.for_backend); dtype: default the property's tier or the backend's core dtype;
+    database: Hypothesis' example database, or None (judge/search.py's search says how each profile uses it).
     A property listed with a tolerance entry runs every example, failing only beyond the entry's bound.
     A tokenizer property runs as run_tokenizer_property runs it. strata: the stratum indices of its search a
     shard runs (judge/shards.py; None: every one), each recorded in the result's `strata` for merge.
     """
     if prop.subject == Subject.TOKENIZER:
         return run_tokenizer_property(prop, backend, settings=settings, expected=expected, max_examples=max_examples,
-                                      seed=seed, on_example=on_example)
+                                      seed=seed, on_example=on_example, database=database)
     dtype = dtype or prop.dtype or backend.capabilities.core_dtype
     space = space or strategies.Space.for_backend(backend.capabilities)
     entry = expectations.entry_for(expected, prop.id, dtype)
@@ -89,9 +90,10 @@ def run_property(prop, backend, *, settings, space=None, dtype=None, expected=()
     start = time.perf_counter()
     ctx, examples = Context(backend, dtype, space), max_examples or settings.max_examples
     if strata is None:
-        found, searched = search_strata(prop, ctx, log, bounded, on_example, settings, examples, seed)
+        found, searched = search_strata(prop, ctx, log, bounded, on_example, settings, examples, seed, database)
         return judged(prop, found, log, start, dtype, searched, entry, expected)
-    found, searched, ran = shards.search_units(prop, ctx, log, bounded, on_example, settings, examples, seed, strata)
+    found, searched, ran = shards.search_units(prop, ctx, log, bounded, on_example, settings, examples, seed, strata,
+                                               database)
     result = judged(prop, found, log, start, dtype, searched, entry, expected)
     result.strata = ran.to_dict()
     return result
@@ -108,7 +110,8 @@ def judged(prop, found, log, start, dtype, searched, entry, expected):
     return _recognised(expectations.judge(entry, result), expected)
 
 
-def run_tokenizer_property(prop, backend, *, settings, expected=(), max_examples=None, seed=None, on_example=None):
+def run_tokenizer_property(prop, backend, *, settings, expected=(), max_examples=None, seed=None, on_example=None,
+                           database=None):
     """The PropertyResult of a tokenizer property on a tokenizer backend: one search per stratum of its inputs
     (text.shares), until one finds a failure. Every example is compared exactly: there are no tolerances,
     magnitudes or size classes to judge. A failure in a stratum that an expectation entry names (where =
@@ -122,7 +125,7 @@ def run_tokenizer_property(prop, backend, *, settings, expected=(), max_examples
     start, excused = time.perf_counter(), None
     for i, (stratum, examples) in enumerate(text.shares(prop.strata, max_examples or settings.max_examples)):
         found = search(prop, replace(ctx, stratum=stratum), log, None, on_example, settings, examples, seed,
-                       f"{prop.id}/{i}" if i else prop.id)
+                       f"{prop.id}/{i}" if i else prop.id, database)
         if found.status == Status.PASSED:
             continue
         if stratum not in excusable or found.status != Status.FAILED:

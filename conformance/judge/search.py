@@ -1,12 +1,13 @@
 """The search: one Hypothesis test per stratum of the cases, each example measured, recorded and judged
 against its tolerance (or a known deviation's bound), until one fails."""
+import unittest
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from unittest import mock
 
 import hypothesis
-from hypothesis import given
+from hypothesis import Phase, given
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import providers
 from threadpoolctl import threadpool_limits
@@ -16,6 +17,11 @@ from gpt2_conformance.cases import strategies
 from gpt2_conformance.judge.coverage import Coverage, sees
 from gpt2_conformance.outcomes import Kind, Status
 from gpt2_conformance.properties import Context
+
+# A replay pass: only the failures stored in the example database are run (Hypothesis' reuse phase), as they
+# are, neither generated nor shrunk anew (they were shrunk when found), so nothing new is written to it.
+REPLAY_PHASES = (Phase.explicit, Phase.reuse)
+REPLAYED = "a failure stored in the example database, replayed before the profile's own examples"
 
 # Blind examples (coverage.py) a search of one size class passes over before it takes one as it is; the
 # class then ends with none that could see, and the property is partial.
@@ -67,6 +73,17 @@ class ExampleLog:
         self.notes.clear()
         self.draws.clear()
 
+    def take_failure(self, other):
+        """Take over the failure another search of this property found (a replayed stored failure): its examples
+        join these, and its failing example is the counterexample. What it covers is not counted: a replay
+        shows a failure, never that a size class was seen."""
+        self.samples += other.samples
+        self.notes.clear()
+        self.notes.update(other.notes)
+        self.draws[:] = other.draws
+        if not other.worst[0] <= self.worst[0]:
+            self.worst = other.worst
+
     def case(self):
         """The latest example's drawn case (None for golden cases)."""
         return case_of(self.draws)
@@ -99,10 +116,10 @@ def failure_kind(error):
     return Kind.SHAPE if isinstance(error, WrongShape) else Kind.ERROR
 
 
-def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed):
+def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed, database=None):
     """(Found, the size classes searched on their own): one search per stratum of the cases
     (strategies.strata), until one finds a failure. The examples of a stratum whose class the property's
-    bounds leave out are drawn as the first stratum's, at the end."""
+    bounds leave out are drawn as the first stratum's, at the end. database: as search takes it."""
     strata = strategies.strata(ctx_template.space, max_examples, prop.id)
     left_out, searched = 0, []
     for i, (stratum, examples) in enumerate(strata + [(strata[0][0], None)]):
@@ -110,7 +127,7 @@ def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_ex
         if not examples:
             continue
         found, own_class = search_stratum(prop, ctx_template, log, i, (stratum, examples), len(strata), bounded,
-                                          on_example, settings, seed)
+                                          on_example, settings, seed, database)
         if found.outside_bounds and i > 0:
             left_out += examples
             continue
@@ -121,11 +138,12 @@ def search_strata(prop, ctx_template, log, bounded, on_example, settings, max_ex
     return Found(Status.PASSED), searched
 
 
-def search_stratum(prop, ctx_template, log, i, share, n_strata, bounded, on_example, settings, seed):
+def search_stratum(prop, ctx_template, log, i, share, n_strata, bounded, on_example, settings, seed,
+                   database=None):
     """(Found, the size class searched on its own or None) of the search of stratum i of n_strata: share is its
     (Space, examples); i == n_strata is the left-overs' search. One home for what makes each search of
     search_strata the same wherever it runs (its id, seed and spread): a shard runs some of them
-    (judge/shards.py)."""
+    (judge/shards.py). database: as search takes it."""
     stratum, examples = share
     search_id = prop.id if i == 0 else f"{prop.id}/{i}"
     own_class = 0 < i < n_strata  # a size class searched on its own (not the mixed one, nor left-overs)
@@ -133,17 +151,68 @@ def search_stratum(prop, ctx_template, log, i, share, n_strata, bounded, on_exam
         stratum = replace(stratum, spread=_search_seed(seed, search_id))
     log.blind = 0
     found = search(prop, Context(ctx_template.backend, ctx_template.dtype, stratum), log, bounded, on_example,
-                   settings, examples, seed, search_id)
+                   settings, examples, seed, search_id, database)
     return found, stratum.sizes[0].name if own_class else None
 
 
-def search(prop, ctx, log, bounded, on_example, settings, max_examples, seed, search_id):
-    """How one Hypothesis search of prop ended, each example run in a context like ctx (its for_example)."""
-    test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example), settings, max_examples, seed, search_id)
+def search(prop, ctx, log, bounded, on_example, settings, max_examples, seed, search_id, database=None):
+    """How one Hypothesis search of prop ended, each example run in a context like ctx (its for_example).
+
+    database: a Hypothesis ExampleDatabase (cases/databases.py) or None. A randomized profile searches with
+    it (Hypothesis replays what it stores for this search first, and stores what it finds). A derandomized
+    one cannot (Hypothesis: derandomize=True implies database=None), so it first replays the stored failures
+    (replay_stored), then draws its own examples as it always does, without the database.
+    """
+    key = database_key(prop, ctx)
+    if database is not None and settings.derandomize:
+        found = replay_stored(prop, ctx, log, bounded, on_example, settings, max_examples, search_id, database, key)
+        if found.status != Status.PASSED:
+            return found
+    elif database is not None:
+        settings = hypothesis.settings(settings, database=database)
+    test = _configured(_hypothesis_test(prop, ctx, log, bounded, on_example, key), settings, max_examples, seed,
+                       search_id)
     return _search(test, ctx.backend)
 
 
-def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
+def replay_stored(prop, ctx, log, bounded, on_example, settings, max_examples, search_id, database, key):
+    """How the failures stored in database for this search fare now, judged as any example is: passed (none is
+    stored, or each now holds), or the first that fails still, as a failure of the search. Hypothesis' reuse
+    phase runs them, and deletes from the database each one that holds now (a writable one: a ReadOnlyDatabase
+    keeps it, and it is replayed, and holds, again next time). An example that holds is not trusted: it leaves
+    nothing in log, and the profile's own examples are drawn as without a database."""
+    replay = hypothesis.settings(settings, derandomize=False, database=database, phases=REPLAY_PHASES)
+    scratch = ExampleLog(clock=log.clock)
+    counted = on_example and (lambda n: on_example(len(log.samples) + n))
+    test = _configured(_hypothesis_test(prop, ctx, scratch, bounded, counted, key), replay, max_examples, None,
+                       search_id)
+
+    def replayed():
+        try:
+            test()
+        except unittest.SkipTest:  # what Hypothesis raises from a test that ran no example: nothing is stored
+            pass
+
+    found = _search(replayed, ctx.backend)
+    if found.status == Status.PASSED:
+        return found
+    log.take_failure(scratch)
+    return replace(found, message=f"{found.message} ({REPLAYED})")
+
+
+def database_key(prop, ctx):
+    """What names one search's failures in the example database: the backend, the property, the dtype and
+    where the cases come from (a model's Space: size classes, scope, spread and fixed weights; a tokenizer's
+    stratum). Every search runs a test function of the same source, so Hypothesis' own key (a digest of the
+    function) would be one for every property, backend and stratum, and a failure stored by one would be
+    replayed by, and deleted after passing in, all the others. A stored example is Hypothesis' choices, which
+    mean the same example only under the same strategy: hence the space in full, spread included."""
+    where = ((ctx.space.sizes, ctx.space.scope, ctx.space.spread, ctx.space.fixed and ctx.space.fixed[0])
+             if hasattr(ctx, "space") else ctx.stratum)
+    return repr((ctx.backend.name, prop.id, getattr(ctx, "dtype", None), where)).encode()
+
+
+def _hypothesis_test(prop, ctx_template, log, bounded, on_example, key):
     @given(st.data())
     def test(data):
         ctx = ctx_template.for_example(log.notes, log.clock)
@@ -161,6 +230,9 @@ def _hypothesis_test(prop, ctx_template, log, bounded, on_example):
             log.blind += 1  # a class searched on its own: its share goes to examples that could see a bug
             hypothesis.reject()
 
+    # Hypothesis' database key is a digest of the test function and this: its pytest plugin gives each
+    # parametrized test one so (database_key says why each search needs its own).
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = key
     return test
 
 

@@ -190,16 +190,18 @@ class Strata:
         return {"units": self.units, "searched": [r.to_dict() for r in self.records]}
 
 
-def search_units(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed, owned_units):
+def search_units(prop, ctx_template, log, bounded, on_example, settings, max_examples, seed, owned_units,
+                 database=None):
     """(Found, size classes searched, Strata) of the searches owned_units of prop, each in a log of its own;
-    log gets them combined (as far as search_strata would have gone with these alone)."""
+    log gets them combined (as far as search_strata would have gone with these alone). database: as
+    search.search takes it."""
     plan = dict(searches(prop.id, ctx_template.backend, ctx_template.space, max_examples))
     n_strata = len(strategies.strata(ctx_template.space, max_examples, prop.id))
     strata = Strata(list(plan))
     for i in owned_units:
         own, start = ExampleLog(), time.perf_counter()
         found, searched = search_stratum(prop, ctx_template, own, i, plan[i], n_strata, bounded, on_example,
-                                         settings, seed)
+                                         settings, seed, database)
         strata.records.append(StratumRecord(i, found, own, searched, own.case() is not None,
                                             round(time.perf_counter() - start, 3)))
     found, searched = combine(strata.records, log)

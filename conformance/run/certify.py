@@ -81,7 +81,7 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL, posi
                        on_progress=live and live.show, save_dir=plan.save_dir,
                        checkpoint=plan.checkpoint if model else None,  # a tokenizer has no weights
                        expectations=[f.path for f in plan.files], contract=model and _probes(plan.shard),
-                       subject=subject, shard=plan.shard and (plan.shard, position))
+                       subject=subject, shard=plan.shard and (plan.shard, position), database=plan.database)
     if live:
         live.clear()
     run.results = [r for r in run.results if r.message != shards.ELSEWHERE]

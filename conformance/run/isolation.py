@@ -51,7 +51,7 @@ class BackendRun:
 
 def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, timeout=600, on_result=None,
                  on_progress=None, save_dir=None, checkpoint=None, expectations=(), contract=False,
-                 subject=Subject.MODEL, shard=None):
+                 subject=Subject.MODEL, shard=None, database=None):
     """The BackendRun of one backend spec (of subject: a model or a tokenizer), each property and probe under
     a time limit.
 
@@ -59,12 +59,13 @@ def run_isolated(spec, property_ids, *, profile, max_examples=None, seed=None, t
     failing examples are saved to save_dir for `replay`; checkpoint: the directory of weights to run on
     instead of generated ones; expectations: expectation file paths; contract: also probe what the
     backend does with bad inputs ({bad input: {guard, outcome, backend}}, else None); shard: (Shard, the
-    backend's position in the run) where the run is sharded: its worker deals property_ids' units.
+    backend's position in the run) where the run is sharded: its worker deals property_ids' units; database: where
+    Hypothesis' example database is (cases/databases.py), or None.
     """
     run = BackendRun(spec, list(property_ids), list(BAD_INPUTS) if contract else [], subject)
     request = {"spec": spec, "subject": subject, "profile": profile, "max_examples": max_examples, "seed": seed,
                "save_dir": str(save_dir) if save_dir else None, "checkpoint": checkpoint,
-               "expectations": [str(p) for p in expectations]}
+               "expectations": [str(p) for p in expectations], "database": database}
     if shard:
         request["shard"] = {**shard[0].to_dict(), "offset": shard[1], "properties": list(property_ids)}
     while run.left():

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpt2_conformance.backends import BUNDLED, Subject, available_bundled, bundled, spec_problem
-from gpt2_conformance.cases import checkpoints, profiles
+from gpt2_conformance.cases import checkpoints, databases, profiles
 from gpt2_conformance.judge import expectations, oracle_cache
 from gpt2_conformance.judge.verdict import Acceptance
 from gpt2_conformance.properties import ids_of
@@ -37,6 +37,7 @@ class Plan:
     tokenizer_property_ids: tuple = ()
     partial_of: dict = field(default_factory=dict)  # {subject: why its backends' verdicts cannot certify}
     shard: object = None  # judge.shards.Shard: this run is one shard of a run (partial, its reason in partial)
+    database: str | None = None  # Hypothesis' example database (cases/databases.py): its stored failures replay first
 
 
 def plan(args):
@@ -75,12 +76,20 @@ def plan(args):
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
                 command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
                 tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER),
-                partial_of=partial_of, shard=shard)
+                partial_of=partial_of, shard=shard, database=database_location(args.database))
 
 
 def sharded(shard):
     """Why a shard's verdicts cannot certify by itself (merge removes it again): (reason,), or () unsharded."""
     return (f"shard {shard} of a run (gpt2-conformance merge joins the shards)",) if shard else ()
+
+
+def database_location(location):
+    """--database's location as the workers open it, or None; UsageError where it names no database."""
+    try:
+        return location and databases.checked(location)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _specs(args):

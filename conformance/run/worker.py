@@ -41,7 +41,7 @@ def main():
 
 def run_properties(backend, request, emit):
     from gpt2_conformance.backends import Subject
-    from gpt2_conformance.cases import checkpoints, profiles, strategies
+    from gpt2_conformance.cases import checkpoints, databases, profiles, strategies
     from gpt2_conformance.judge import expectations, shards
     from gpt2_conformance.judge.runner import PropertyResult, blocked, essentials, run_property
     from gpt2_conformance.outcomes import Status
@@ -55,6 +55,8 @@ def run_properties(backend, request, emit):
         fixed = (request["checkpoint"], checkpoints.load(request["checkpoint"]))
     if backend.capabilities.subject == Subject.MODEL:
         space = strategies.Space.for_backend(backend.capabilities, fixed)
+    # the parent has checked its location (run/plan.py, database_location)
+    database = databases.open_database(request["database"]) if request.get("database") else None
     files = [expectations.load(path) for path in request.get("expectations", ())]
     expected = expectations.entries_for(files, backend.name, request["spec"], backend.capabilities.subject)
     settings = profiles.get(request["profile"])
@@ -71,7 +73,8 @@ def run_properties(backend, request, emit):
         strata = None if mine is None or mine[pid] == [None] else mine[pid]
         result = run_property(REGISTRY[pid], backend, settings=settings, space=space,
                               expected=expected, max_examples=request.get("max_examples"), seed=request.get("seed"),
-                              on_example=lambda n: emit(event="example", n=n), strata=strata)
+                              on_example=lambda n: emit(event="example", n=n), strata=strata,
+                              database=database)
         if result.failing_draws is not None and request.get("save_dir"):
             try:
                 path = replay.save(request["save_dir"], spec=request["spec"], backend_name=backend.name, result=result)
