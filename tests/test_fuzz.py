@@ -1,8 +1,11 @@
 """`fuzz` and the example database: a bug the ci profile's draws miss is found by a short randomized search,
 stored, and from then on replayed by the ci gate (certify --database) and by other searches sharing the
 database; a stored failure that holds now is dropped."""
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,6 +82,46 @@ def test_fuzz_finds_it_and_the_database_gates_it(tmp_path):
     status, output, result = certify(tmp_path / "fixed", "--database", db, spec="tests.rare_bug:fixed")
     assert result["status"] == Status.PASSED and result["examples"] == profiles.get("ci").max_examples, output
     assert len(entries(db)) < len(stored)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """redis://HOST:PORT of a Redis server started for the test (skipped where none is installed)."""
+    pytest.importorskip("redis")
+    if not shutil.which("redis-server"):
+        pytest.skip("no redis-server here (apt-get install redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        _wait_for(port)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for(port, seconds=30):
+    import redis
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return redis.Redis(port=port).ping()
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_fuzz_runs_on_two_machines_share_a_redis_database(tmp_path, redis_server):
+    status, output = fuzz(redis_server, tmp_path / "first")
+    assert status == Exit.NOT_CERTIFIED and "found: " in output, output
+    status, output = fuzz(redis_server, tmp_path / "second", "-j", 2)
+    assert status == Exit.NOT_CERTIFIED and output.count("found: ") == 2, output
+    assert all(f"after {n} examples" not in output for n in range(4, 1000)), output  # replayed, not searched anew
 
 
 def test_each_search_has_a_database_key_of_its_own():
