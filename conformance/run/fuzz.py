@@ -75,14 +75,12 @@ class Round:
     name: str  # the backend's
     result: object  # PropertyResult
     seconds: float
+    cut_off: bool = False  # stopped by the time budget (its grace spent): an ERROR that is no finding
 
     def found(self):
-        """Whether it found a failure: a failing or erring example (or a systematic failure), or the
-        essentials check failing. A round the time budget cut off found nothing."""
-        r = self.result
-        if r.status == Status.BLOCKED:
-            return True
-        return r.status == Status.FAILED or (r.status == Status.ERROR and r.failing_draws is not None)
+        """Whether it found a failure: a failing or erring example (or a systematic failure), the backend's
+        process dying, or the essentials check failing."""
+        return self.result.status in (Status.FAILED, Status.ERROR, Status.BLOCKED) and not self.cut_off
 
 
 def fuzz(plan, log):
@@ -92,12 +90,16 @@ def fuzz(plan, log):
     rounds, lock = [], threading.Lock()
 
     def work(worker):
+        first = worker % len(plan.property_ids)  # the workers start apart, then each takes every property in turn
+        turns = list(plan.property_ids[first:] + plan.property_ids[:first])
         for n in itertools.count():
-            if stop.is_set() or time.monotonic() >= deadline:
+            if stop.is_set() or time.monotonic() >= deadline or not turns:
                 return
-            done = _round(plan, worker, n, deadline)
+            done = _round(plan, worker, n, turns[n % len(turns)], deadline)
             with lock:
                 rounds.append(done)
+            if done.result.status == Status.SKIPPED:  # the backend cannot run it: it never will
+                turns.remove(done.property_id)
             if done.found():
                 log(found_lines(done, plan))
                 if plan.stop_on_failure or done.result.status == Status.BLOCKED:
@@ -111,17 +113,17 @@ def fuzz(plan, log):
     return rounds
 
 
-def _round(plan, worker, n, deadline):
-    """Worker's n-th round: the next of its properties. A failing example is saved to a directory of the round's
+def _round(plan, worker, n, property_id, deadline):
+    """Worker's n-th round, a search of property_id. A failing example is saved to a directory of the round's
     own (replay.save names files by backend and property: the next finding of the property would overwrite it)."""
     start = time.monotonic()
-    property_id = plan.property_ids[(worker + n * plan.jobs) % len(plan.property_ids)]
     save_dir = plan.save_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-worker{worker}-round{n}"
     run = run_isolated(plan.spec, [property_id], profile=PROFILE, max_examples=plan.examples, seed=None,
                        timeout=max(1.0, deadline - start) + GRACE, save_dir=save_dir,
                        expectations=plan.expectations, subject=plan.subject, database=plan.database)
     (result,) = run.results
-    return Round(worker, property_id, run.name, result, round(time.monotonic() - start, 1))
+    cut_off = result.status == Status.ERROR and result.failing_draws is None and time.monotonic() >= deadline + GRACE
+    return Round(worker, property_id, run.name, result, round(time.monotonic() - start, 1), cut_off)
 
 
 def found_lines(done, plan):
