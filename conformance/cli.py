@@ -130,13 +130,12 @@ def _shard(text):
 
 
 def _fuzz_parser(sub):
-    f = sub.add_parser("fuzz", help="search one backend with fresh random seeds for as long as you give it, storing "
+    f = sub.add_parser("fuzz", help="search backends with fresh random seeds for as long as you give it, storing "
                        "every failure in an example database (exit 1: it found one); never certifies",
                        formatter_class=_DefaultsOnce)
     f.set_defaults(run=fuzz)
-    which = f.add_mutually_exclusive_group(required=True)
-    which.add_argument("--backend", metavar="SPEC", help="the model to search")
-    which.add_argument("--tokenizer", metavar="SPEC", help="the tokenizer to search")
+    f.add_argument("--backend", action="append", metavar="SPEC", help="a model to search (repeatable)")
+    f.add_argument("--tokenizer", action="append", metavar="SPEC", help="a tokenizer to search (repeatable)")
     f.add_argument("--minutes", type=_positive(float, MAX_TIMEOUT / 60), required=True, metavar="M",
                    help="how long to search (a round running at the end may take a minute more to finish)")
     f.add_argument("-j", "--jobs", type=_positive(int), default=1, metavar="N", help="worker processes")
@@ -144,7 +143,7 @@ def _fuzz_parser(sub):
                    help="where failures are stored: a directory, github:OWNER/REPO[/ARTIFACT] (read-only, with "
                         ".hypothesis/examples for what this run finds) or redis://HOST:PORT")
     f.add_argument("--property", action="append", choices=list(REGISTRY), metavar="ID",
-                   help="only these properties of the backend's subject (repeatable; default: all of them)")
+                   help="only these properties (repeatable; default: all of each searched backend's subject)")
     f.add_argument("--examples", type=_positive(int), default=100, metavar="N",
                    help="examples per round: one property's search, as certify runs it (at least the ci profile's 50)")
     f.add_argument("--expectations", action="append", default=[], metavar="FILE|SET",

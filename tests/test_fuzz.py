@@ -147,7 +147,7 @@ def test_database_locations(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--database", "github:owner"], "github:OWNER/REPO"),
     (["--examples", "10"], "at least 50"),
-    (["--property", "roundtrip"], "not a model property"),
+    (["--property", "roundtrip"], "not a property of what is searched"),
 ])
 def test_fuzz_usage_errors(tmp_path, args, message, capsys):
     argv = ["fuzz", "--backend", "reference", "--minutes", "1", "--database", str(tmp_path / "db"), *args]

@@ -1,10 +1,13 @@
 """The reusable workflow's certify step, run as GitHub runs it (bash -e), with certify replaced by a recorder."""
 import itertools
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from gpt2_conformance import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 INDENT = " " * 10  # of the step's `run: |` block
@@ -55,3 +58,6 @@ def test_the_nightly_shard_matrix_is_what_certify_shard_accepts():
     assert jobs["merge"]["needs"] == "shard" and jobs["merge"]["strategy"]["matrix"]["backend"] == matrix["backend"]
     uploads = [s["with"]["name"] for s in jobs["fuzz"]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert uploads == ["hypothesis-example-db"]
+    fuzz = next(s["run"] for s in jobs["fuzz"]["steps"] if s.get("name") == "Fuzz")
+    args = cli.parser().parse_args(shlex.split(fuzz.replace("\\\n", " "))[1:])
+    assert args.database == uploads[0] and args.backend == matrix["backend"]

@@ -31,9 +31,7 @@ MIN_EXAMPLES = profiles.get("ci").max_examples
 
 @dataclass(frozen=True)
 class FuzzPlan:
-    spec: str
-    subject: Subject
-    property_ids: tuple
+    turns: tuple  # ((spec, subject, property id), ...): every search a worker takes in turn
     seconds: float
     jobs: int
     database: str  # as the workers open it (cases/databases.py)
@@ -45,25 +43,36 @@ class FuzzPlan:
 
 def plan(args):
     """The FuzzPlan of `fuzz` from its parsed arguments (UsageError where one is wrong)."""
-    subject, spec = (Subject.TOKENIZER, args.tokenizer) if args.tokenizer else (Subject.MODEL, args.backend)
-    problem = spec_problem(spec, subject)
-    if problem:
-        raise UsageError(problem)
-    every = ids_of(subject)
+    specs = {Subject.MODEL: args.backend or [], Subject.TOKENIZER: args.tokenizer or []}
+    if not any(specs.values()):
+        raise UsageError("name a backend to search: --backend SPEC or --tokenizer SPEC (repeatable)")
+    for subject, chosen in specs.items():
+        for spec in chosen:
+            if spec_problem(spec, subject):
+                raise UsageError(spec_problem(spec, subject))
+    every = [pid for subject, chosen in specs.items() if chosen for pid in ids_of(subject)]
     wrong = [pid for pid in args.property or () if pid not in every]
     if wrong:
-        raise UsageError(f"--property {' '.join(wrong)}: not a {subject} property ({', '.join(every)})")
+        raise UsageError(f"--property {' '.join(wrong)}: not a property of what is searched ({', '.join(every)})")
     if args.examples < MIN_EXAMPLES:
         raise UsageError(f"--examples {args.examples}: at least {MIN_EXAMPLES} (the ci profile's), so that each "
                          "property's searches, and their database keys, are ci's")
     try:
         given = [expectations.load_source(f) for f in args.expectations]
-        files = expectations.with_shipped(given, [spec], subject)
+        files = expectations.with_shipped(expectations.with_shipped(given, specs[Subject.MODEL]),
+                                          specs[Subject.TOKENIZER], Subject.TOKENIZER)
     except expectations.ExpectationError as e:
         raise UsageError(str(e)) from None
-    return FuzzPlan(spec, subject, tuple(dict.fromkeys(args.property or every)), args.minutes * 60, args.jobs,
-                    database_location(args.database), args.save_failing_inputs, args.examples,
-                    tuple(str(f.path) for f in files), args.stop_on_failure)
+    turns = tuple((spec, subject, pid) for subject, chosen in specs.items() for spec in dict.fromkeys(chosen)
+                  for pid in _chosen(args.property, subject))
+    return FuzzPlan(turns, args.minutes * 60, args.jobs, database_location(args.database), args.save_failing_inputs,
+                    args.examples, tuple(str(f.path) for f in files), args.stop_on_failure)
+
+
+def _chosen(named, subject):
+    """The properties of subject that --property names, or all of them where it names none of subject's."""
+    mine = [pid for pid in dict.fromkeys(named or ()) if pid in ids_of(subject)]
+    return mine or ids_of(subject)
 
 
 @dataclass
@@ -90,16 +99,17 @@ def fuzz(plan, log):
     rounds, lock = [], threading.Lock()
 
     def work(worker):
-        first = worker % len(plan.property_ids)  # the workers start apart, then each takes every property in turn
-        turns = list(plan.property_ids[first:] + plan.property_ids[:first])
+        first = worker % len(plan.turns)  # the workers start apart, then each takes every search in turn
+        turns = list(plan.turns[first:] + plan.turns[:first])
         for n in itertools.count():
             if stop.is_set() or time.monotonic() >= deadline or not turns:
                 return
-            done = _round(plan, worker, n, turns[n % len(turns)], deadline)
+            turn = turns[n % len(turns)]
+            done = _round(plan, worker, n, turn, deadline)
             with lock:
                 rounds.append(done)
             if done.result.status == Status.SKIPPED:  # the backend cannot run it: it never will
-                turns.remove(done.property_id)
+                turns.remove(turn)
             if done.found():
                 log(found_lines(done, plan))
                 if plan.stop_on_failure or done.result.status == Status.BLOCKED:
@@ -113,14 +123,14 @@ def fuzz(plan, log):
     return rounds
 
 
-def _round(plan, worker, n, property_id, deadline):
-    """Worker's n-th round, a search of property_id. A failing example is saved to a directory of the round's
-    own (replay.save names files by backend and property: the next finding of the property would overwrite it)."""
-    start = time.monotonic()
+def _round(plan, worker, n, turn, deadline):
+    """Worker's n-th round: turn's search (spec, subject, property id). A failing example is saved to a directory
+    of the round's own (replay.save names files by backend and property: the next finding would overwrite it)."""
+    (spec, subject, property_id), start = turn, time.monotonic()
     save_dir = plan.save_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-worker{worker}-round{n}"
-    run = run_isolated(plan.spec, [property_id], profile=PROFILE, max_examples=plan.examples, seed=None,
+    run = run_isolated(spec, [property_id], profile=PROFILE, max_examples=plan.examples, seed=None,
                        timeout=max(1.0, deadline - start) + GRACE, save_dir=save_dir,
-                       expectations=plan.expectations, subject=plan.subject, database=plan.database)
+                       expectations=plan.expectations, subject=subject, database=plan.database)
     (result,) = run.results
     cut_off = result.status == Status.ERROR and result.failing_draws is None and time.monotonic() >= deadline + GRACE
     return Round(worker, property_id, run.name, result, round(time.monotonic() - start, 1), cut_off)
@@ -142,7 +152,9 @@ def summary(rounds, plan):
     """The closing lines of a fuzz run."""
     found = [r for r in rounds if r.found()]
     examples = sum(r.result.examples for r in rounds)
-    lines = [f"fuzzed {plan.spec} for {plan.seconds:g} s with {plan.jobs} worker(s): {len(rounds)} rounds, "
+    searched = ", ".join(dict.fromkeys(spec if subject == Subject.MODEL else f"{spec} (tokenizer)"
+                                       for spec, subject, _ in plan.turns))
+    lines = [f"fuzzed {searched} for {plan.seconds:g} s with {plan.jobs} worker(s): {len(rounds)} rounds, "
              f"{examples} examples, {len(found)} found a failure"]
     if found:
         lines.append(f"stored in the example database {plan.database}: `gpt2-conformance certify --database "
