@@ -304,7 +304,8 @@ CHECKS = {
         Run(fill={"SPEC": "reference", "M": "0.05", "DIR": "db"}, shorten=f"{ONE_PROPERTY} --examples 50"),
     "gpt2-conformance certify --backend SPEC --profile ci --database DIR":
         Run(fill={"SPEC": "reference", "DIR": "db"}, shorten=ONE_PROPERTY, status=PARTIAL),
-    "pytest --gpt2-backend SPEC --gpt2-database DIR": Run(fill={"SPEC": "reference", "DIR": "db"}, shorten="-k causal_masking"),
+    "pytest --gpt2-backend SPEC --gpt2-database DIR":
+        Run(fill={"SPEC": "reference", "DIR": "db"}, shorten="-k causal_masking"),
     "pip install -e '.[redis]'": PIP,
 }
 
