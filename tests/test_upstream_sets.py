@@ -7,6 +7,7 @@ from gpt2_conformance.cases import profiles
 from gpt2_conformance.judge import expectations
 from gpt2_conformance.judge.runner import PropertyResult, run_property
 from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.run.isolation import run_isolated
 from tests.test_expectations import case
 
 
@@ -47,9 +48,9 @@ def test_an_unknown_set_name_lists_the_shipped_ones():
 
 def test_a_failure_that_matches_a_set_says_which_and_how_to_apply_it():
     pytest.importorskip("torch")
-    from tests.torch_layernorm_gpt2 import backend
-
-    result = run_property(REGISTRY["gradients"], backend, settings=profiles.get("ci"))
+    # In a worker of its own, as certify runs a backend: whether torch's LayerNorm(1) kernel leaves its rounding
+    # residue on a given example depends on what the process ran before (seen to pass after other tests).
+    (result,) = run_isolated("tests.torch_layernorm_gpt2:backend", ["gradients"], profile="ci").results
     assert result.status == "failed" and "n_embd=1" in result.counterexample
     assert result.upstream_hint.startswith(
         "matches known upstream deviation pytorch/pytorch#188375 (LayerNorm of width 1): apply `--expectations torch` "
