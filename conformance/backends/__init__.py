@@ -66,12 +66,13 @@ def bundled(subject=Subject.MODEL):
     return BUNDLED
 
 
-def _protocol_check(subject):
+def _protocol(subject):
+    """(what a backend of subject is called, its capabilities class, that class as users import it)."""
     if subject == Subject.TOKENIZER:
-        from gpt2_conformance.backends.tokenizer import check_tokenizer_protocol
+        from gpt2_conformance.backends.tokenizer import TokenizerCapabilities
 
-        return check_tokenizer_protocol
-    return _check_protocol
+        return "tokenizer", TokenizerCapabilities, "gpt2_conformance.backends.tokenizer.TokenizerCapabilities"
+    return "backend", Capabilities, "gpt2_conformance.backends.Capabilities"
 
 
 def resolve(spec, subject=Subject.MODEL):
@@ -79,19 +80,18 @@ def resolve(spec, subject=Subject.MODEL):
     'package.module:attr'."""
     if not isinstance(spec, str) or not spec:
         raise BackendError(f"a {_noun(subject)} spec must be a non-empty string, got {spec!r}")
-    check = _protocol_check(subject)
     if spec in bundled(subject):
-        return import_backend(bundled(subject)[spec].target, spec, check)
+        return import_backend(bundled(subject)[spec].target, spec, subject)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[subject]):
         if ep.name == spec:
             try:
-                return check(ep.load(), spec)
+                return check_protocol(ep.load(), spec, subject)
             except Exception as e:
                 raise BackendError(f"{_noun(subject)} {spec!r} (entry point {ep.value}) cannot be loaded: "
                                    f"{type(e).__name__}: {e}") from e
     if ":" in spec:
         current_directory_last()
-        return import_backend(spec, spec, check)
+        return import_backend(spec, spec, subject)
     raise BackendError(_unknown(spec, subject))
 
 
@@ -164,9 +164,9 @@ def entry_point_names(subject=Subject.MODEL):
     return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[subject])}
 
 
-def import_backend(target, spec, check_protocol=None):
-    """The backend that target ("module:attr", an instance or a class to instantiate) names, checked by
-    check_protocol (default: the model protocol's)."""
+def import_backend(target, spec, subject=Subject.MODEL):
+    """The backend of subject that target ("module:attr", an instance or a class to instantiate) names, checked
+    against subject's protocol."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -181,18 +181,19 @@ def import_backend(target, spec, check_protocol=None):
             obj = obj()
         except Exception as e:
             raise BackendError(f"backend {spec!r}: {attr}() raised {type(e).__name__}: {e}") from e
-    return (check_protocol or _check_protocol)(obj, spec)
+    return check_protocol(obj, spec, subject)
 
 
-def _check_protocol(obj, spec):
+def check_protocol(obj, spec, subject=Subject.MODEL):
+    """obj, if it is a backend of subject (a model or a tokenizer); else BackendError naming what it lacks."""
+    noun, capabilities, public = _protocol(subject)
     missing = [a for a in ("name", "capabilities", "load") if not hasattr(obj, a)]
     if missing:
-        raise BackendError(f"backend {spec!r} lacks {', '.join(missing)} (see gpt2_conformance.backends.protocol)")
+        raise BackendError(f"{noun} {spec!r} lacks {', '.join(missing)} (see {public.rpartition('.')[0]})")
     if not isinstance(obj.name, str) or not obj.name:
-        raise BackendError(f"backend {spec!r} has name {obj.name!r}: a backend's name must be a non-empty string")
-    if not isinstance(obj.capabilities, Capabilities):
-        raise BackendError(f"backend {spec!r} has capabilities of type {type(obj.capabilities).__name__}: "
-                           "use gpt2_conformance.backends.Capabilities")
+        raise BackendError(f"{noun} {spec!r} has name {obj.name!r}: a backend's name must be a non-empty string")
+    if not isinstance(obj.capabilities, capabilities):
+        raise BackendError(f"{noun} {spec!r} has capabilities of type {type(obj.capabilities).__name__}: use {public}")
     return obj
 
 

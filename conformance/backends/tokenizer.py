@@ -189,16 +189,3 @@ BUNDLED_TOKENIZERS = {
     "llama-cpp": Bundled("gpt2_conformance.backends.adapters.tok_llama_cpp:backend", "llama",
                          "needs llama-cpp-python, which compiles llama.cpp when installed (the llama extra)"),
 }
-
-
-def check_tokenizer_protocol(obj, spec):
-    """obj, if it is a tokenizer backend; else BackendError naming what it lacks."""
-    missing = [a for a in ("name", "capabilities", "load") if not hasattr(obj, a)]
-    if missing:
-        raise BackendError(f"tokenizer {spec!r} lacks {', '.join(missing)} (see gpt2_conformance.backends.tokenizer)")
-    if not isinstance(obj.name, str) or not obj.name:
-        raise BackendError(f"tokenizer {spec!r} has name {obj.name!r}: a backend's name must be a non-empty string")
-    if not isinstance(obj.capabilities, TokenizerCapabilities):
-        raise BackendError(f"tokenizer {spec!r} has capabilities of type {type(obj.capabilities).__name__}: "
-                           "use gpt2_conformance.backends.tokenizer.TokenizerCapabilities")
-    return obj
