@@ -6,8 +6,7 @@ import sys
 from gpt2_conformance.backends import Subject
 from gpt2_conformance.properties import ids_of
 from gpt2_conformance.report import text
-from tests import certificates
-from tests.test_cli import ROOT
+from tests.test_cli import ROOT, certify
 
 SPECIAL = "tests.transformers_special:backend"  # transformers' default: <|endoftext|> as id 50256, declared
 STRICT = "gpt2_conformance.mutants.tokenizers:decode_strict"  # decoding with errors='strict'
@@ -16,11 +15,6 @@ STRICT = "gpt2_conformance.mutants.tokenizers:decode_strict"  # decoding with er
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "gpt2_conformance.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
-
-
-def certify(tmp_path, *args):
-    proc = cli("certify", "--report-dir", str(tmp_path), *args)
-    return proc, certificates.read(tmp_path / "certificate.json")
 
 
 def test_a_declared_special_text_policy_is_named_and_accepted_only_when_told(tmp_path):
