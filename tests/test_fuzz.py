@@ -1,6 +1,7 @@
 """`fuzz` and the example database: a bug the ci profile's draws miss is found by a short randomized search,
 stored, and from then on replayed by the ci gate (certify --database) and by other searches sharing the
 database; a stored failure that holds now is dropped."""
+import os
 import shutil
 import socket
 import subprocess
@@ -122,6 +123,16 @@ def test_fuzz_runs_on_two_machines_share_a_redis_database(tmp_path, redis_server
     status, output = fuzz(redis_server, tmp_path / "second", "-j", 2)
     assert status == Exit.NOT_CERTIFIED and output.count("found: ") == 2, output
     assert all(f"after {n} examples" not in output for n in range(4, 1000)), output  # replayed, not searched anew
+
+
+def test_profiles_are_the_same_where_a_ci_variable_is_set():
+    """Hypothesis activates its own derandomized, database-less "ci" profile where CI is set (GitHub
+    Actions sets it): thorough and fuzz searches must not inherit it."""
+    show = ("from gpt2_conformance.cases import profiles; "
+            "print([(p.derandomize, p.database is None) for p in profiles.PROFILES.values()])")
+    shown = subprocess.run([sys.executable, "-c", show], env={**os.environ, "CI": "true"}, capture_output=True,
+                           text=True, check=True).stdout
+    assert shown == "[(False, False), (True, True), (False, False)]\n"  # dev, ci, thorough
 
 
 def test_each_search_has_a_database_key_of_its_own():

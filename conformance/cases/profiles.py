@@ -13,13 +13,17 @@ from hypothesis import HealthCheck, Phase, settings
 # to kill a mutant; neither changes what is found or how far it shrinks.
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
                report_multiple_bugs=False, phases=[p for p in Phase if p != Phase.explain])
+# Every profile derives from Hypothesis' own default, not from the active profile: where a CI variable is
+# set, Hypothesis activates its "ci" profile (derandomized, no database), and thorough and fuzz searches
+# built on it would draw ci's examples forever and store nothing.
+_BASE = settings.get_profile("default")
 
 PROFILES = {
-    "dev": settings(max_examples=20, **_COMMON),
+    "dev": settings(_BASE, max_examples=20, **_COMMON),
     # CI: the same examples every run (derandomize), no example database to go stale, and a
     # reproduction blob printed with every failure.
-    "ci": settings(max_examples=50, derandomize=True, database=None, print_blob=True, **_COMMON),
-    "thorough": settings(max_examples=500, **_COMMON),
+    "ci": settings(_BASE, max_examples=50, derandomize=True, database=None, print_blob=True, **_COMMON),
+    "thorough": settings(_BASE, max_examples=500, **_COMMON),
 }
 CERTIFYING = ("ci", "thorough")  # dev draws too few examples to certify anything
 PREFIX = "gpt2-"
