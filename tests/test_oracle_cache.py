@@ -1,4 +1,6 @@
 """The oracle's disk cache returns exactly what the oracle computes, and only for the same example."""
+import os
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,14 @@ def test_a_file_renamed_by_a_concurrent_writer_is_not_an_error(computed, monkeyp
     monkeypatch.setattr(oracle_cache, "_checked", set())  # as a new process looks at the directory
     oracle_cache.reference_with_error(params, TOKENS)
     assert len(computed) == 1
+
+
+def test_a_full_directory_keeps_its_most_recently_used_entries(tmp_path):
+    for age, name in enumerate(["newest", "used", "middle", "oldest"]):
+        (tmp_path / name).write_bytes(bytes(100))
+        os.utime(tmp_path / name, (1e9 - age, 1e9 - age))
+    oracle_cache._evict(tmp_path, 400)  # not past the limit: nothing goes
+    assert len(list(tmp_path.iterdir())) == 4
+    os.utime(tmp_path / "used")  # read just now (_stored)
+    oracle_cache._evict(tmp_path, 300)  # past it: the least recently used go, down to half the limit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]

@@ -25,7 +25,9 @@ from gpt2_conformance.judge import tolerances
 
 ENV = "GPT2_CONFORMANCE_CACHE"
 DEFAULT = ".gpt2-conformance-cache"
-MAX_BYTES = 512 * 2**20  # a directory grown past this (random profiles add new examples) starts afresh
+# A directory grown past this (random profiles add new examples) keeps its most recently used entries, up to
+# half of it. One ci run of every bundled backend writes ~0.6 GB (the size classes' vocabulary-wide logits).
+MAX_BYTES = 2 * 2**30
 
 _digest = None
 _checked = set()
@@ -108,8 +110,10 @@ def _stored(path, make):
     """The arrays stored at path, or make()'s, then stored there."""
     try:
         with np.load(path) as stored:
-            return {name: stored[name] for name in stored.files}
-    except Exception:  # absent, or unreadable (as a file cut short): made afresh
+            arrays = {name: stored[name] for name in stored.files}
+        os.utime(path)  # used now: the last to be evicted
+        return arrays
+    except Exception:  # absent, or unreadable (as a file cut short, or evicted meanwhile): made afresh
         pass
     arrays = make()
     _write(path, arrays)
@@ -151,23 +155,29 @@ def _directory():
         return None
     directory = root / f"oracle-{_code_digest()}"
     if directory not in _checked:
-        if directory.is_dir() and _size(directory) > MAX_BYTES:
-            shutil.rmtree(directory, ignore_errors=True)
         _fresh(directory)
+        _evict(directory, MAX_BYTES)
         _checked.add(directory)
     return directory
 
 
-def _size(directory):
-    """The bytes of directory's files. A concurrent writer renames its .tmp file into place between our
-    listing and our stat: such a file counts 0, rather than failing the example that happened to look."""
-    total = 0
+def _evict(directory, limit):
+    """Where directory's entries take more than limit bytes, remove the least recently used until they take
+    half of it. A concurrent writer renames its .tmp file into place between our listing and our stat, and a
+    concurrent process evicts too: a file gone meanwhile is passed over, never an error."""
+    entries = []
     for path in directory.iterdir():
         try:
-            total += path.stat().st_size
+            stat = path.stat()
         except FileNotFoundError:
-            pass
-    return total
+            continue
+        entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries) if total > limit else ():
+        if total <= limit // 2:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
 
 
 def _code_digest():

@@ -1,6 +1,7 @@
 """transformers' GPT2LMHeadModel in PyTorch, with the eager or the SDPA attention implementation."""
 import copy
 import os
+import weakref
 
 import numpy as np
 
@@ -80,6 +81,7 @@ class HFTorch:
         self.attn_implementation = attn_implementation
         self._device = device
         self.name = f"hf-torch-{attn_implementation}"
+        self._idle = {}  # {(hparams, dtype): [modules that no loaded model holds]}
 
     @property
     def device(self):
@@ -87,18 +89,37 @@ class HFTorch:
         return self._device or os.environ.get("GPT2_CONFORMANCE_DEVICE", "cpu")
 
     def load(self, params, dtype="float32"):
+        """The params as a model. A module of the same architecture that no loaded model holds any more is given
+        the new weights rather than built again: building transformers' modules took a fifth of a certify run
+        (docs/performance.md), and every tensor of the module is replaced (assign)."""
+        import torch
+
+        idle = self._idle.setdefault((params.hparams, dtype), [])
+        module = self.assign(idle.pop(), params, dtype) if idle else self.build(params, dtype)
+        model = HFTorchModel(module, torch, params.hparams)
+        weakref.finalize(model, idle.append, module)  # idle again once the suite lets go of the model
+        return model
+
+    def build(self, params, dtype="float32"):
+        """A new GPT2LMHeadModel (torch.nn.Module) of the params, its head tied to wte, in eval mode."""
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
 
         config = GPT2Config(**hf_config(params.hparams))
         config._attn_implementation = self.attn_implementation
         with torch.device("meta"):
-            model = GPT2LMHeadModel(config)
-        model.load_state_dict(transformer_state(params), strict=False, assign=True)
-        model.tie_weights()  # the head is wte itself, as transformers ties it
-        model = model.to(device=self.device, dtype=getattr(torch, dtype)).eval()
-        assert model.lm_head.weight is model.transformer.wte.weight
-        return HFTorchModel(model, torch, params.hparams)
+            module = GPT2LMHeadModel(config)
+        return self.assign(module, params, dtype)
+
+    def assign(self, module, params, dtype):
+        """module, a GPT2LMHeadModel of the params' architecture, holding the params in dtype."""
+        import torch
+
+        module.load_state_dict(transformer_state(params), strict=False, assign=True)
+        module.tie_weights()  # the head is wte itself, as transformers ties it
+        module = module.to(device=self.device, dtype=getattr(torch, dtype)).eval()
+        assert module.lm_head.weight is module.transformer.wte.weight
+        return module
 
 
 eager = HFTorch("eager")

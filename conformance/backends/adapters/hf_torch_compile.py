@@ -27,8 +27,7 @@ class HFTorchCompile(HFTorch):
 
         torch._dynamo.config.recompile_limit = 10_000
         torch._dynamo.config.fail_on_recompile_limit_hit = True
-        eager = super().load(params, dtype)
-        return HFTorchModel(torch.compile(eager.model, dynamic=True), torch, params.hparams)
+        return HFTorchModel(torch.compile(self.build(params, dtype), dynamic=True), torch, params.hparams)
 
 
 backend = HFTorchCompile()

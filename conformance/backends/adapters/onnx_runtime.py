@@ -58,7 +58,7 @@ def _export(params, with_past):
     hp = params.hparams
     key = (hp, with_past)
     if key not in _GRAPHS:
-        model = HFTorch("eager", device="cpu").load(params).model
+        model = HFTorch("eager", device="cpu").build(params)
         batch, seq, past_len = 2, 3, 2  # sizes 0 and 1 would be specialised by torch.export, not left dynamic
         args = [torch.zeros((batch, seq), dtype=torch.int64)]
         shapes = [{0: "batch", 1: "seq"}]

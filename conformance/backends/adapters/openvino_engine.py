@@ -63,7 +63,7 @@ def _traced(params):
     hp = params.hparams
     if hp not in _TRACES:
         # a copy: the model's tensors may be the suite's own arrays (from_numpy), and each load overwrites them
-        model = copy.deepcopy(HFTorch("eager", device="cpu").load(params).model)
+        model = copy.deepcopy(HFTorch("eager", device="cpu").build(params))
         example = torch.zeros((2, min(2, hp.n_ctx)), dtype=torch.int64)  # no longer than n_ctx
         _TRACES[hp] = torch.jit.trace(_logits_module(model), example, check_trace=False)
     return _TRACES[hp]
