@@ -11,6 +11,7 @@ import pytest
 
 from gpt2_conformance.backends import available_bundled
 from gpt2_conformance.judge import oracle_cache
+from gpt2_conformance.run.jobs import usable_cpus
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_certify(benchmark, spec, cache, cache_root, tmp_path):
     forward = sum(p["forward_seconds"] for p in props)
     benchmark.group = "certify"
     benchmark.extra_info.update(
-        kind="certify", backend=backend["name"], cache=cache, wall_seconds=wall,
+        kind="certify", backend=backend["name"], cache=cache, wall_seconds=wall, jobs=usable_cpus(),
         forward_seconds=forward, load_seconds=sum(p["load_seconds"] for p in props),
         property_seconds=sum(p["seconds"] for p in props),
         properties={p["id"]: {"examples": p["examples"], "seconds": p["seconds"],

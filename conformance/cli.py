@@ -105,6 +105,9 @@ def _certify_parser(sub):
     c.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run shard I of N of this run's work (its properties' size strata, dealt round-robin): a "
                         "partial certificate; `gpt2-conformance merge` joins the N into the run's (docs/scaling.md)")
+    c.add_argument("-j", "--jobs", type=_jobs, default="auto", metavar="N|auto",
+                   help="worker processes per backend at once, each running a share of its properties' size strata "
+                        "(the verdict is the same for every N); auto: one per usable CPU")
     c.add_argument("--database", metavar="PATH|URL",
                    help="Hypothesis' example database (a directory, github:OWNER/REPO[/ARTIFACT] or "
                         "redis://HOST:PORT): the ci profile replays every failure stored there before its own "
@@ -118,6 +121,12 @@ def _merge_parser(sub):
     m.add_argument("shards", nargs="+", type=Path, metavar="SHARD.json", help="every shard's certificate.json")
     m.add_argument("--report-dir", type=Path, default=Path("gpt2-conformance-report"), metavar="DIR",
                    help="where the merged certificate.json, junit.xml, report.md and report.html are written")
+
+
+def _jobs(text):
+    from gpt2_conformance.run.jobs import usable_cpus
+
+    return usable_cpus() if text == "auto" else _positive(int)(text)
 
 
 def _shard(text):

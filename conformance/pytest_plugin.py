@@ -270,7 +270,8 @@ def _record(subject, spec, result):
                      {key: str(v) if isinstance(v, StrEnum) else v for key, v in plain.items()}])
 
 
-JUNIT = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio")  # recorded
+JUNIT = ("status", "kind", "dtype", "examples", "max_abs_err", "tolerance", "worst_ratio", "median_ratio", "seconds",
+         "load_seconds", "forward_seconds")  # recorded
 VERDICT = ("core", "unseen", "message", "upstream")  # what judging the backend needs besides
 _PENDING = []  # the result of the item running in this process, until its report is made
 _OUTCOMES = {}  # (subject, spec, property id) -> the recorded result, in the process that prints the verdicts

@@ -1,4 +1,5 @@
-"""certify --shard I/N and gpt2-conformance merge: the shards of a run, merged, are the run."""
+"""certify --shard I/N and gpt2-conformance merge: the shards of a run, merged, are the run; and so is a run
+whose workers split the work (certify -j N), alone or inside a shard."""
 import json
 import subprocess
 import sys
@@ -38,41 +39,54 @@ def finished(proc):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """(the unsharded run's directory, [each shard's directory]): run side by side."""
+    """(the unsharded run's directory (one worker), [each shard's directory] (two workers each), the directory of
+    an unsharded run of three workers): run side by side."""
     base = tmp_path_factory.mktemp("shards")
-    dirs = [base / "whole", *(base / f"shard{i}" for i in range(1, COUNT + 1))]
-    procs = [cli("certify", *RUN, "--report-dir", dirs[0]),
-             *(cli("certify", *RUN, "--shard", f"{i}/{COUNT}", "--report-dir", dirs[i]) for i in range(1, COUNT + 1))]
+    dirs = [base / "whole", *(base / f"shard{i}" for i in range(1, COUNT + 1)), base / "jobs"]
+    procs = [cli("certify", *RUN, "-j", 1, "--report-dir", dirs[0]),
+             *(cli("certify", *RUN, "--shard", f"{i}/{COUNT}", "-j", 2, "--report-dir", dirs[i])
+               for i in range(1, COUNT + 1)),
+             cli("certify", *RUN, "-j", 3, "--report-dir", dirs[-1])]
     codes = []
     for proc in procs:
         code, out = finished(proc)
         assert code in (Exit.NOT_CERTIFIED, Exit.PARTIAL), out
         codes.append(code)
     # the mutant fails causal_masking: in the whole run, and in the shard whose search finds it; another is partial
-    assert codes[0] == Exit.NOT_CERTIFIED and Exit.NOT_CERTIFIED in codes[1:], codes
-    return dirs[0], dirs[1:]
+    assert codes[0] == codes[-1] == Exit.NOT_CERTIFIED and Exit.NOT_CERTIFIED in codes[1:-1], codes
+    return dirs[0], dirs[1:-1], dirs[-1]
+
+
+def same_run(cert, unsharded):
+    """Every backend's verdict, input contract and property results are the unsharded run's."""
+    for m, u in zip(cert["backends"], unsharded["backends"], strict=True):
+        assert m["verdict"] == u["verdict"] and m["passed"] == u["passed"]
+        assert m["input_contract"] == u["input_contract"]
+        for mp, up in zip(m["properties"], u["properties"], strict=True):
+            assert {k: mp[k] for k in SAME} == {k: up[k] for k in SAME}, mp["id"]
 
 
 def test_merged_shards_give_the_unsharded_verdict_and_results(runs, tmp_path):
-    whole, parts = runs
+    whole, parts, _ = runs
     code, out = finished(cli("merge", *(d / "certificate.json" for d in reversed(parts)), "--report-dir", tmp_path))
     unsharded = certificates.read(whole / "certificate.json")
     merged = certificates.read(tmp_path / "certificate.json")
     assert code == Exit.NOT_CERTIFIED, out
     assert "shard" not in merged and merged["partial"] == unsharded["partial"]
     assert merged["command"] == unsharded_command(certificates.read(parts[0] / "certificate.json")["command"])
-    for m, u in zip(merged["backends"], unsharded["backends"], strict=True):
-        assert m["verdict"] == u["verdict"] and m["passed"] == u["passed"]
-        assert m["input_contract"] == u["input_contract"]
-        for mp, up in zip(m["properties"], u["properties"], strict=True):
-            assert {k: mp[k] for k in SAME} == {k: up[k] for k in SAME}, mp["id"]
+    same_run(merged, unsharded)
     labels = [b["verdict"]["label"] for b in merged["backends"]]
     assert labels[0].startswith("partial") and labels[1].startswith("not certified: causal_masking failed")
     assert all((tmp_path / name).exists() for name in ("junit.xml", "report.md", "report.html"))
 
 
+def test_workers_splitting_a_run_give_its_verdict_and_results(runs):
+    whole, _, jobs = runs
+    same_run(certificates.read(jobs / "certificate.json"), certificates.read(whole / "certificate.json"))
+
+
 def test_each_shard_is_partial_and_runs_a_share_of_the_strata(runs):
-    _, parts = runs
+    _, parts, _ = runs
     certs = [certificates.read(d / "certificate.json") for d in parts]
     ran = {}
     for i, cert in enumerate(certs, start=1):
@@ -91,7 +105,7 @@ def test_each_shard_is_partial_and_runs_a_share_of_the_strata(runs):
 
 
 def test_merge_refuses_shards_that_are_not_one_whole_run(runs, tmp_path):
-    _, parts = runs
+    _, parts, _ = runs
     paths = [d / "certificate.json" for d in parts]
     other = json.loads(paths[2].read_text())
     other["seed"] = 7
@@ -107,6 +121,21 @@ def test_merge_refuses_shards_that_are_not_one_whole_run(runs, tmp_path):
 def test_a_shard_outside_1_to_n_is_a_usage_error(text):
     code, out = finished(cli("certify", "--backend", "reference", "--shard", text))
     assert code == Exit.USAGE and "--shard" in out
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two"])
+def test_jobs_are_a_positive_number_or_auto(text):
+    code, out = finished(cli("certify", "--backend", "reference", "-j", text))
+    assert code == Exit.USAGE and "--jobs" in out
+
+
+def test_the_sub_shards_of_a_shard_split_its_units():
+    """-j J inside --shard I/N: worker j is shard I + j N of N J, and the J of them own what shard I/N owns."""
+    outer = shards.Shard(2, 3)
+    inner = outer.split(4)
+    assert inner[0] == shards.Shard(2, 12) and shards.Shard(1, 1).split(2) == [shards.Shard(1, 2), shards.Shard(2, 2)]
+    for k in range(100):
+        assert sum(s.owns(k, 5) for s in inner) == outer.owns(k, 5)
 
 
 def test_the_deal_gives_every_unit_to_one_shard():

@@ -12,7 +12,7 @@ from gpt2_conformance.judge import expectations, shards
 from gpt2_conformance.judge.search import ExampleLog, case_of, failure_kind, ratio, search, search_strata
 from gpt2_conformance.judge.tolerances import SYSTEMATIC_BOUND, median_ratio
 from gpt2_conformance.outcomes import MAGNITUDE_KINDS, Kind, Status
-from gpt2_conformance.properties import Context, applicable
+from gpt2_conformance.properties import REGISTRY, Context, applicable
 from gpt2_conformance.properties.tokenizer import TokenizerContext
 from gpt2_conformance.reference.params import HParams
 
@@ -108,6 +108,36 @@ def judged(prop, found, log, start, dtype, searched, entry, expected):
     _judge_magnitudes(result, log)
     _judge_coverage(result)
     return _recognised(expectations.judge(entry, result), expected)
+
+
+def joined(pid, parts, expected, name, whole_run=True):
+    """The result of property pid from the results of the shards that ran its searches (parts, in shard order):
+    their searches combined and judged again, as run_property judges one run's; where a shard ran it whole (one
+    search, or its worker's error), that shard's result. whole_run: parts are every shard of the run (merge, or
+    certify -j), which must hold each of its searches once; else they are one shard's (certify --shard with -j),
+    whose joined result keeps their records for merge. ValueError where they are not."""
+    if not parts:
+        raise ValueError(f"no shard ran {pid} of {name}: the shards do not cover the run")
+    whole = [p for p in parts if not p.strata]
+    if whole:
+        return whole[0]
+    units = parts[0].strata["units"]
+    ran = sorted(d["index"] for p in parts for d in p.strata["searched"])
+    twice, missing = len(set(ran)) < len(ran), whole_run and ran != sorted(units)
+    if any(p.strata["units"] != units for p in parts) or twice or missing:
+        raise ValueError(f"the shards' searches of {pid} on {name} are not its searches {units} each once "
+                         f"(they ran {ran}): shards of different runs or suite versions")
+    log = ExampleLog()
+    found, searched = shards.combine(shards.records_of(parts), log)
+    entry = expectations.entry_for(expected, pid, parts[0].dtype)
+    result = judged(REGISTRY[pid], found, log, time.perf_counter(), parts[0].dtype, searched, entry, expected)
+    result.seconds = round(sum(p.seconds for p in parts), 3)
+    origin = next((p for p in parts if (p.status, p.counterexample) == (result.status, result.counterexample)), None)
+    if origin is not None:  # the shard whose search ended it: its saved example, its processes' hint
+        result = replace(result, reproduction=origin.reproduction, upstream_hint=origin.upstream_hint)
+    if not whole_run:
+        result.strata = {"units": units, "searched": [d for p in parts for d in p.strata["searched"]]}
+    return result
 
 
 def run_tokenizer_property(prop, backend, *, settings, expected=(), max_examples=None, seed=None, on_example=None,

@@ -52,6 +52,11 @@ class Shard:
         backend's deal on another shard, so the first, largest searches do not all fall to shard 1."""
         return (k + offset) % self.count == self.index - 1
 
+    def split(self, count):
+        """The `count` shards of a run dealt `count` times finer that own together what this shard owns (the
+        workers of certify -j inside --shard I/N)."""
+        return [Shard(self.index + j * self.count, self.count * count) for j in range(count)]
+
     def to_dict(self):
         return {"index": self.index, "count": self.count}
 

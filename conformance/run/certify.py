@@ -9,7 +9,7 @@ from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE
 from gpt2_conformance.report import certificate
 from gpt2_conformance.report.terminal import result_line
 from gpt2_conformance.run import replay
-from gpt2_conformance.run.isolation import run_isolated
+from gpt2_conformance.run.jobs import run_jobs
 from gpt2_conformance.run.plan import sharded
 
 
@@ -76,12 +76,12 @@ def certify_backend(spec, plan, problems, log, live, subject=Subject.MODEL, posi
         log(result_line(name, result))
 
     model = subject == Subject.MODEL
-    run = run_isolated(spec, plan.property_ids if model else plan.tokenizer_property_ids, profile=plan.profile,
-                       max_examples=plan.max_examples, seed=plan.seed, timeout=plan.timeout, on_result=on_result,
-                       on_progress=live and live.show, save_dir=plan.save_dir,
-                       checkpoint=plan.checkpoint if model else None,  # a tokenizer has no weights
-                       expectations=[f.path for f in plan.files], contract=model and _probes(plan.shard),
-                       subject=subject, shard=plan.shard and (plan.shard, position), database=plan.database)
+    run = run_jobs(spec, plan.property_ids if model else plan.tokenizer_property_ids, plan.jobs, profile=plan.profile,
+                   max_examples=plan.max_examples, seed=plan.seed, timeout=plan.timeout, on_result=on_result,
+                   on_progress=live and live.show, save_dir=plan.save_dir,
+                   checkpoint=plan.checkpoint if model else None,  # a tokenizer has no weights
+                   files=plan.files, contract=model and _probes(plan.shard), subject=subject,
+                   shard=plan.shard and (plan.shard, position), database=plan.database)
     if live:
         live.clear()
     run.results = [r for r in run.results if r.message != shards.ELSEWHERE]

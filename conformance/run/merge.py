@@ -12,15 +12,13 @@ loaded). A property whose worker died or hung in some shard is that shard's erro
 """
 import json
 import shlex
-import time
 from dataclasses import replace
 from pathlib import Path
 
 from gpt2_conformance.backends import Capabilities, Subject
 from gpt2_conformance.backends.tokenizer import TokenizerCapabilities
 from gpt2_conformance.judge import expectations, shards
-from gpt2_conformance.judge.runner import PropertyResult, judged
-from gpt2_conformance.judge.search import ExampleLog
+from gpt2_conformance.judge.runner import PropertyResult, joined
 from gpt2_conformance.judge.verdict import Acceptance, judge
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE
 from gpt2_conformance.properties import REGISTRY
@@ -107,9 +105,11 @@ def _merged_backend(certs, position, subject, files, acceptance, problems):
     kind = TokenizerCapabilities if subject == Subject.TOKENIZER else Capabilities
     capabilities = declared and kind.from_dict(declared)
     expected = expectations.entries_for(files, name, spec, subject)
-    results = [merged_property(pid, [PropertyResult.from_dict(p) for e in entries for p in e["properties"]
-                                     if p["id"] == pid], expected, name)
-               for pid in certs[0]["shard"][properties]]
+    try:
+        results = [joined(pid, [PropertyResult.from_dict(p) for e in entries for p in e["properties"] if p["id"] == pid],
+                          expected, name) for pid in certs[0]["shard"][properties]]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     wrong = [f"{name}: {m}" for m in expectations.unmatched(expected, results)]
     problems += wrong
     for r in results:
@@ -118,34 +118,6 @@ def _merged_backend(certs, position, subject, files, acceptance, problems):
     verdict = judge(results, capabilities, certs[0]["shard"]["partial_of"][str(subject)], wrong)
     contract = next((e["input_contract"] for e in entries if e["input_contract"] is not None), None)
     return BackendRun(name, spec, verdict, verdict.accepted(acceptance), declared, results, contract)
-
-
-def merged_property(pid, parts, expected, name):
-    """The result of property pid from its shards' results (parts, in shard order): their searches combined and
-    judged again; where a shard ran it whole (one search, or its worker's error), that shard's result."""
-    if not parts:
-        raise UsageError(f"no shard ran {pid} of {name}: the shards do not cover the run")
-    whole = [p for p in parts if not p.strata]
-    if whole:
-        return whole[0]
-    _check_units(pid, parts, name)
-    log = ExampleLog()
-    found, searched = shards.combine(shards.records_of(parts), log)
-    entry = expectations.entry_for(expected, pid, parts[0].dtype)
-    result = judged(REGISTRY[pid], found, log, time.perf_counter(), parts[0].dtype, searched, entry, expected)
-    result.seconds = round(sum(p.seconds for p in parts), 3)
-    origin = next((p for p in parts if (p.status, p.counterexample) == (result.status, result.counterexample)), None)
-    if origin is not None:  # the shard whose search ended it: its saved example, its processes' hint
-        result = replace(result, reproduction=origin.reproduction, upstream_hint=origin.upstream_hint)
-    return result
-
-
-def _check_units(pid, parts, name):
-    units = parts[0].strata["units"]
-    ran = sorted(d["index"] for p in parts for d in p.strata["searched"])
-    if any(p.strata["units"] != units for p in parts) or ran != sorted(units):
-        raise UsageError(f"the shards' searches of {pid} on {name} are not its searches {units} each once "
-                         f"(they ran {ran}): shards of different runs or suite versions")
 
 
 def _expectation_file(record):

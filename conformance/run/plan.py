@@ -38,6 +38,7 @@ class Plan:
     partial_of: dict = field(default_factory=dict)  # {subject: why its backends' verdicts cannot certify}
     shard: object = None  # judge.shards.Shard: this run is one shard of a run (partial, its reason in partial)
     database: str | None = None  # Hypothesis' example database (cases/databases.py): its stored failures replay first
+    jobs: int = 1  # workers per backend at once (run/jobs.py)
 
 
 def plan(args):
@@ -76,7 +77,7 @@ def plan(args):
                 checkpoint=str(args.checkpoint.resolve()) if args.checkpoint else None,
                 command=shlex.join(["gpt2-conformance", *sys.argv[1:]]),
                 tokenizer_specs=tuple(tokenizer_specs), tokenizer_property_ids=_chosen(args, Subject.TOKENIZER),
-                partial_of=partial_of, shard=shard, database=database_location(args.database))
+                partial_of=partial_of, shard=shard, database=database_location(args.database), jobs=args.jobs)
 
 
 def sharded(shard):
