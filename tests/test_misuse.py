@@ -138,7 +138,7 @@ def loop(path):
 
 @pytest.mark.parametrize("case,args,status,words", USAGE, ids=[u[0] for u in USAGE])
 def test_usage_errors_stop_before_anything_runs(capsys, tmp_path, monkeypatch, case, args, status, words):
-    monkeypatch.setattr(certify_steps, "run_isolated", lambda *a, **k: pytest.fail("a backend ran"))
+    monkeypatch.setattr(certify_steps, "run_jobs", lambda *a, **k: pytest.fail("a backend ran"))
     code, out, err = main(capsys, *args(tmp_path))
     assert code == status and words in err, err
     assert "Traceback" not in err
@@ -146,7 +146,7 @@ def test_usage_errors_stop_before_anything_runs(capsys, tmp_path, monkeypatch, c
 
 def test_an_unusable_cache_directory_is_the_users_problem(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv(oracle_cache.ENV, str(write(tmp_path / "cache", "")))
-    monkeypatch.setattr(certify_steps, "run_isolated", lambda *a, **k: pytest.fail("a backend ran"))
+    monkeypatch.setattr(certify_steps, "run_jobs", lambda *a, **k: pytest.fail("a backend ran"))
     code, _, err = main(capsys, "certify", "--report-dir", str(tmp_path / "out"))
     assert code == 2 and "$GPT2_CONFORMANCE_CACHE=" in err and "the oracle cache cannot live there" in err
 

@@ -1,6 +1,7 @@
 """certify --shard I/N and gpt2-conformance merge: the shards of a run, merged, are the run; and so is a run
 whose workers split the work (certify -j N), alone or inside a shard."""
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +83,13 @@ def test_merged_shards_give_the_unsharded_verdict_and_results(runs, tmp_path):
 
 def test_workers_splitting_a_run_give_its_verdict_and_results(runs):
     whole, _, jobs = runs
-    same_run(certificates.read(jobs / "certificate.json"), certificates.read(whole / "certificate.json"))
+    cert = certificates.read(jobs / "certificate.json")
+    same_run(cert, certificates.read(whole / "certificate.json"))
+    # the failing inputs are -j 1's: one per failed property, the one its reproduction replays, and nothing else
+    replays = [shlex.split(p["reproduction"])[2] for b in cert["backends"] for p in b["properties"]
+               if p["status"] == "failed"]
+    assert replays and sorted(Path(r).name for r in replays) == sorted(p.name for p in (jobs / "failing-inputs").iterdir())
+    assert all(Path(r).parent == jobs / "failing-inputs" for r in replays)
 
 
 def test_each_shard_is_partial_and_runs_a_share_of_the_strata(runs):

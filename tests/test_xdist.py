@@ -7,12 +7,15 @@ from xml.etree import ElementTree as ET
 ROOT = Path(__file__).resolve().parents[1]
 
 
+TIMES = ("seconds", "load_seconds", "forward_seconds")  # recorded too, and never the same twice
+
+
 def verdicts(junit):
     """{test id: (outcome, {recorded property: value})} from pytest's JUnit XML."""
     out = {}
     for case in ET.parse(junit).iter("testcase"):
         outcome = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
-        recorded = {p.get("name"): p.get("value") for p in case.iter("property")}
+        recorded = {p.get("name"): p.get("value") for p in case.iter("property") if p.get("name") not in TIMES}
         recorded.pop("seconds", None)
         recorded.pop("gpt2_result", None)  # holds the message, whose timings may differ
         out[f"{case.get('classname')}::{case.get('name')}"] = (outcome, recorded)

@@ -7,7 +7,10 @@ backend's verdict are an unsharded run's. Inside a shard of a run (--shard I/N),
 shard's work further, and each property keeps its records for merge.
 """
 import os
+import shlex
+import shutil
 import threading
+from pathlib import Path
 
 from gpt2_conformance.backends import Subject
 from gpt2_conformance.judge import expectations, shards
@@ -36,7 +39,10 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
         return run_isolated(spec, property_ids, shard=shard, contract=contract, on_result=on_result,
                             on_progress=on_progress, **options)
     outer, position = shard or (shards.Shard(1, 1), 0)
-    inner = outer.split(jobs)
+    inner, save_dir = outer.split(jobs), options.pop("save_dir", None)
+    # Several workers may each find a failure of one property (in searches that one worker would never have
+    # reached): each saves into a directory of its own, and only the joined result's example is kept.
+    saves = [save_dir and Path(save_dir) / f".worker{j + 1}" for j in range(jobs)]
     parts = {pid: [] for pid in property_ids}
     done, lock = {}, threading.Lock()
 
@@ -45,7 +51,7 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
             parts[result.id].append(result)
             if len(parts[result.id]) == jobs:
                 expected = expectations.entries_for(files, name, spec, subject)
-                done[result.id] = _joined(result.id, parts[result.id], expected, name, shard is None)
+                done[result.id] = _kept(_joined(result.id, parts[result.id], expected, name, shard is None), save_dir)
                 if on_result:
                     on_result(name, done[result.id])
 
@@ -58,7 +64,8 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
     def work(j):
         try:
             runs[j] = run_isolated(spec, property_ids, shard=(inner[j], position), contract=contract and j == 0,
-                                   on_result=collect, on_progress=on_progress and progress, **options)
+                                   on_result=collect, on_progress=on_progress and progress, save_dir=saves[j],
+                                   **options)
         except BaseException as e:  # the suite's own error: raised in the caller's thread, as with one worker
             errors.append(e)
 
@@ -67,12 +74,28 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
         t.start()
     for t in threads:
         t.join()
+    for directory in filter(None, saves):
+        shutil.rmtree(directory, ignore_errors=True)
     if errors:
         raise errors[0]
     run, imported = runs[0], next((r for r in runs if r.capabilities is not None), runs[0])
     run.name, run.capabilities = imported.name, imported.capabilities  # the first worker's may have died importing
     run.results = [done[pid] for pid in property_ids]
     return run
+
+
+def _kept(result, save_dir):
+    """result, the failing example its reproduction replays moved from its worker's directory to save_dir."""
+    words = shlex.split(result.reproduction or "")
+    if save_dir is None or words[1:2] != ["replay"]:
+        return result
+    saved = Path(words[2])
+    kept = Path(save_dir) / saved.name
+    if kept.exists():  # another backend of this run whose name reads the same once sanitized (replay.save)
+        kept = kept.with_name(f"{saved.stem}__{saved.parent.name.lstrip('.')}.npz")
+    os.replace(saved, kept)
+    result.reproduction = shlex.join([*words[:2], str(kept), *words[3:]])
+    return result
 
 
 def _joined(pid, parts, expected, name, whole_run):
