@@ -3,10 +3,8 @@ found stale when the framework fixes them."""
 import pytest
 
 from gpt2_conformance.backends import Subject
-from gpt2_conformance.cases import profiles
 from gpt2_conformance.judge import expectations
-from gpt2_conformance.judge.runner import PropertyResult, run_property
-from gpt2_conformance.properties import REGISTRY
+from gpt2_conformance.judge.runner import PropertyResult
 from gpt2_conformance.run.isolation import run_isolated
 from tests.test_expectations import case
 

@@ -21,7 +21,6 @@ from gpt2_conformance.judge import expectations, shards
 from gpt2_conformance.judge.runner import PropertyResult, joined
 from gpt2_conformance.judge.verdict import Acceptance, judge
 from gpt2_conformance.outcomes import FAILED_WITH_EXAMPLE
-from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.report import certificate
 from gpt2_conformance.run import replay
 from gpt2_conformance.run.certify import BackendRun, unlisted
