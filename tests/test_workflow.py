@@ -21,18 +21,18 @@ def certify_step():
         lambda line: line.startswith(INDENT) or not line.strip(), lines))
 
 
-@pytest.mark.parametrize("expectations,passed", [
-    ("", []),
-    ("conformance/expectations.toml", ["--expectations", "conformance/expectations.toml"]),
-    ("conformance/expectations.toml torch",
-     ["--expectations", "conformance/expectations.toml", "--expectations", "torch"]),
+@pytest.mark.parametrize("expectations,database,passed", [
+    ("", "", []),
+    ("conformance/expectations.toml", "", ["--expectations", "conformance/expectations.toml"]),
+    ("conformance/expectations.toml torch", "github:OWNER/REPO",
+     ["--expectations", "conformance/expectations.toml", "--expectations", "torch", "--database", "github:OWNER/REPO"]),
 ])
-def test_each_expectation_file_and_set_reaches_certify(tmp_path, expectations, passed):
+def test_each_expectation_file_set_and_database_reaches_certify(tmp_path, expectations, database, passed):
     recorded = tmp_path / "args"
     (tmp_path / "gpt2-conformance").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {recorded}\n')
     (tmp_path / "gpt2-conformance").chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "BACKEND": "my_package.adapter:backend",
-           "EXPECTATIONS": expectations, "PROFILE": "ci", "ARGS": "--accept-scope",
+           "EXPECTATIONS": expectations, "DATABASE": database, "PROFILE": "ci", "ARGS": "--accept-scope",
            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_OUTPUT": str(tmp_path / "output")}
     subprocess.run(["bash", "-e", "-c", certify_step()], cwd=tmp_path, env=env, check=True)
     assert recorded.read_text().split("\n")[:-1] == [
