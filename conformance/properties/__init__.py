@@ -12,11 +12,14 @@ of its subject (applicable), so no property ever asks what kind of backend it wa
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from gpt2_conformance.backends import BackendClock, Subject, guarded_load
 from gpt2_conformance.cases import strategies
 from gpt2_conformance.cases.weights import SCALES
-from gpt2_conformance.judge.oracle_cache import grads_with_error, reference_with_error, tier_error
+from gpt2_conformance.judge.oracle_cache import grads_with_error, memo, reference_with_error, tier_error
 from gpt2_conformance.judge.tolerances import gradient_tolerances, logits_tolerance, max_abs_err, scales_for
+from gpt2_conformance.reference import backward
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,13 @@ class Context:
         """The GradientReference of tokens (loss_mask: the predictions the loss counts), for this dtype."""
         loss64, grads64, e32, scale = grads_with_error(params, tokens, loss_mask)
         return GradientReference(loss64, grads64, gradient_tolerances(grads64, e32, scale, self.dtype))
+
+    def wte_grad_paths(self, params, tokens):
+        """(head, embedding): the float64 reference's two paths of wte's gradient (backward.wte_grad_paths),
+        from the oracle's cache as the rest of the oracle."""
+        paths = memo(params, tokens, "wte-paths", lambda: dict(zip(
+            ("head", "embedding"), backward.wte_grad_paths(params.astype(np.float64), tokens))))
+        return paths["head"], paths["embedding"]
 
 
 def tier(id, dtype):
