@@ -28,7 +28,8 @@ RUN = {
         certify("reference", "cold", 40.0, 10.0, 0.0),
         certify("reference", "warm", 20.0, 18.0, 0.0),
         certify("hf-torch-eager", "cold", 29.0, 5.0, 3.0),
-        certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0),
+        {**certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0), "extra_info": {
+            **certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0)["extra_info"], "jobs": 2}},
         bench(300.0, kind="pytest", wall_seconds=300.0, load_seconds=30.0, forward_seconds=30.0,
               tests="700 passed in 300.00s"),
     ],
@@ -45,11 +46,11 @@ def test_ratios_and_targets_come_from_the_run():
     assert "| harness overhead ≤ 10%: reference, cold cache | 75% | **no** |" in text
     assert "| harness overhead ≤ 10%: reference, warm cache | 10% | yes |" in text
     assert "oracle 20.0 s, forward 10.0 s | **no** |" in text  # cold - warm against the backend's forward time
-    assert "certify hf-torch-eager at ci (≥ 50 examples per property that ran) ≤ 30 s, cold cache | 29.0 s, ≥ 50 " \
-           "examples; forward + load 28% of it | yes |" in text
-    assert "≤ 15 s, warm cache | 16.0 s, ≥ 50 examples; forward + load 50% of it | **no** |" in text
-    assert "in a fresh clone ≤ 4 min | 5.0 min (700 passed in 300.00s); the plugin's items' forward + load 20% of " \
-           "it | **no** |" in text
+    assert "certify hf-torch-eager at ci (≥ 50 examples per property that ran) ≤ 30 s, cold cache | 29.0 s with 1 " \
+           "worker, ≥ 50 examples; forward + load 28% of the workers' time | yes |" in text
+    assert "≤ 15 s, warm cache | 16.0 s with 2 workers, ≥ 50 examples; forward + load 25% of the workers' time" in text
+    assert "in a fresh clone ≤ 4 min | 5.0 min (700 passed in 300.00s); the plugin's items' forward + load 10% of " \
+           "the two workers' time | **no** |" in text
     assert "OPENBLAS_CORETYPE=Haswell" in text and "time to kill a mutant ≤ 1 s | not measured" in text
 
 

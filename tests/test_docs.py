@@ -297,6 +297,7 @@ CHECKS = {
     "pytest benchmarks --benchmark-json=bench.json && python benchmarks/table.py bench.json --write docs/performance.md":
         Benchmarks(),
     "pytest benchmarks": Benchmarks(),
+    "pytest -n 2 --gpt2-backend bundled": QuickStart(),  # the README's test command, timed by benchmarks/test_pytest.py
     "gpt2-conformance certify --backend B --profile ci": Run(fill={"B": "reference"}, shorten=ONE_PROPERTY, status=PARTIAL),
     "gpt2-conformance selftest --profile ci": Run(shorten=SELFTEST_ONE),
     # docs/fuzzing.md (tests/test_fuzz.py runs the story end to end)
