@@ -26,7 +26,7 @@ from gpt2_conformance.judge import tolerances
 ENV = "GPT2_CONFORMANCE_CACHE"
 DEFAULT = ".gpt2-conformance-cache"
 # A directory grown past this (random profiles add new examples) keeps its most recently used entries, up to
-# half of it. One ci run of every bundled backend writes ~0.6 GB (the size classes' vocabulary-wide logits).
+# half of it. The README's two commands at ci leave 1.1 GB (the size classes' vocabulary-wide logits).
 MAX_BYTES = 2 * 2**30
 
 _digest = None
