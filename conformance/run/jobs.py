@@ -7,7 +7,6 @@ backend's verdict are an unsharded run's. Inside a shard of a run (--shard I/N),
 shard's work further, and each property keeps its records for merge.
 """
 import os
-import shlex
 import shutil
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from gpt2_conformance.backends import Subject
 from gpt2_conformance.judge import expectations, shards
 from gpt2_conformance.judge.runner import joined
+from gpt2_conformance.run import replay
 from gpt2_conformance.run.isolation import run_isolated
 
 
@@ -51,7 +51,8 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
             parts[result.id].append(result)
             if len(parts[result.id]) == jobs:
                 expected = expectations.entries_for(files, name, spec, subject)
-                done[result.id] = _kept(_joined(result.id, parts[result.id], expected, name, shard is None), save_dir)
+                done[result.id] = _kept(_joined(result.id, parts[result.id], expected, name, shard is None), save_dir,
+                                        spec, subject)
                 if on_result:
                     on_result(name, done[result.id])
 
@@ -84,17 +85,15 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
     return run
 
 
-def _kept(result, save_dir):
-    """result, the failing example its reproduction replays moved from its worker's directory to save_dir."""
-    words = shlex.split(result.reproduction or "")
-    if save_dir is None or words[1:2] != ["replay"]:
+def _kept(result, save_dir, spec, subject):
+    """result, the failing example its reproduction replays moved from its worker's directory to save_dir, named as
+    one worker would have named it."""
+    saved = replay.replayed(result.reproduction)
+    if save_dir is None or saved is None:
         return result
-    saved = Path(words[2])
-    kept = Path(save_dir) / saved.name
-    if kept.exists():  # another backend of this run whose name reads the same once sanitized (replay.save)
-        kept = kept.with_name(f"{saved.stem}__{saved.parent.name.lstrip('.')}.npz")
+    kept = replay.free_path(Path(save_dir), saved.stem, spec)
     os.replace(saved, kept)
-    result.reproduction = shlex.join([*words[:2], str(kept), *words[3:]])
+    result.reproduction = replay.command(kept, spec, subject)
     return result
 
 

@@ -56,9 +56,7 @@ def save(directory, *, spec, backend_name, result):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", "__".join(filter(None, [backend_name, result.id, result.dtype])))
-    path = directory / f"{stem}.npz"
-    if path.exists():  # another backend of this run whose name reads the same once sanitized
-        path = directory / f"{stem}__{hashlib.sha256(spec.encode()).hexdigest()[:8]}.npz"
+    path = free_path(directory, stem, spec)
     arrays = {}
     meta = {"property": result.id, "spec": spec, "backend": backend_name, "dtype": result.dtype,
             "status": result.status, "kind": result.kind, "message": result.message,
@@ -74,9 +72,22 @@ def save(directory, *, spec, backend_name, result):
     return path
 
 
+def free_path(directory, stem, spec):
+    """DIR/<stem>.npz, or where another backend of this run whose name reads the same once sanitized has saved
+    there, a name with spec's digest."""
+    path = directory / f"{stem}.npz"
+    return directory / f"{stem}__{hashlib.sha256(spec.encode()).hexdigest()[:8]}.npz" if path.exists() else path
+
+
 def command(path, spec, subject=Subject.MODEL):
     """The command that replays a saved example."""
     return shlex.join(["gpt2-conformance", "replay", str(path), option(subject), spec])
+
+
+def replayed(reproduction):
+    """The saved example a reproduction (command's) replays, or None where it re-runs certify instead."""
+    words = shlex.split(reproduction or "")
+    return Path(words[2]) if words[1:2] == ["replay"] else None
 
 
 def certify_command(spec, property_id, profile, seed=None, subject=Subject.MODEL):
