@@ -104,10 +104,13 @@ class HFTorch:
         """A new GPT2LMHeadModel (torch.nn.Module) of the params, its head tied to wte, in eval mode."""
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers.initialization import no_init_weights
 
         config = GPT2Config(**hf_config(params.hparams))
         config._attn_implementation = self.attn_implementation
-        with torch.device("meta"):
+        # Every tensor is assigned after: skip transformers' random init, as from_pretrained does (on the meta
+        # device its normal_ takes torch's Python reference path, half of the construction's time).
+        with torch.device("meta"), no_init_weights():
             module = GPT2LMHeadModel(config)
         return self.assign(module, params, dtype)
 
