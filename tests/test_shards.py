@@ -13,6 +13,7 @@ from gpt2_conformance.cases import strategies
 from gpt2_conformance.judge import shards
 from gpt2_conformance.outcomes import Exit
 from gpt2_conformance.properties import REGISTRY, Context
+from gpt2_conformance.report.terminal import Progress
 from gpt2_conformance.run.merge import unsharded_command
 from tests import certificates
 
@@ -149,6 +150,18 @@ def test_the_deal_gives_every_unit_to_one_shard():
     seen = [[k for k in range(20) if shards.Shard(i, COUNT).owns(k, offset=1)] for i in range(1, COUNT + 1)]
     assert sorted(k for ks in seen for k in ks) == list(range(20))
     assert max(map(len, seen)) - min(map(len, seen)) <= 1
+
+
+def test_the_progress_line_shows_what_each_worker_runs(capsys):
+    """certify -j N on a terminal: one line naming the property each worker runs, not whichever reported last."""
+    line = Progress()
+    line.show("reference", "causal_masking", 3, worker=0)
+    line.show("reference", "kv_cache", 0, worker=1)
+    line.show("reference", "causal_masking", 7, worker=0)
+    assert capsys.readouterr().err.rsplit("\r", 1)[-1].rstrip() == "  reference / causal_masking: 7 examples; kv_cache"
+    line.clear()
+    line.show("reference", "tied_head", 1, worker=1)
+    assert capsys.readouterr().err.rsplit("\r", 1)[-1].rstrip() == "  reference / tied_head: 1 example"
 
 
 GOLDEN = {"official_logits", "known_answers"}  # golden cases: one search, run whole by one shard

@@ -13,18 +13,22 @@ def result_line(name, result):
 
 
 class Progress:
-    """One status line on a terminal: which backend and property is running, examples so far."""
+    """One status line on a terminal: the backend, and the property each of its workers runs (certify -j) with its
+    examples so far."""
 
     def __init__(self):
         self.width = 0
+        self.running = {}  # worker: what it runs
 
-    def show(self, name, property_id, examples):
-        text = f"  {name} / {property_id}" + (f": {examples} examples" if examples else "")
+    def show(self, name, property_id, examples, worker=0):
+        self.running[worker] = property_id + (f": {count(examples, 'example', 'examples')}" if examples else "")
+        text = f"  {name} / " + "; ".join(self.running[w] for w in sorted(self.running))
         sys.stderr.write("\r" + text.ljust(self.width))
         sys.stderr.flush()
         self.width = len(text)
 
     def clear(self):
+        self.running.clear()  # a worker shows again at its next report
         if self.width:
             sys.stderr.write("\r" + " " * self.width + "\r")
             self.width = 0

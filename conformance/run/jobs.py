@@ -56,16 +56,18 @@ def run_jobs(spec, property_ids, jobs, *, files=(), subject=Subject.MODEL, shard
                 if on_result:
                     on_result(name, done[result.id])
 
-    def progress(*args):
-        with lock:
-            on_progress(*args)
+    def progress(j):
+        def show(*args):
+            with lock:
+                on_progress(*args, worker=j)
+        return on_progress and show
 
     runs, errors = [None] * jobs, []
 
     def work(j):
         try:
             runs[j] = run_isolated(spec, property_ids, shard=(inner[j], position), contract=contract and j == 0,
-                                   on_result=collect, on_progress=on_progress and progress, save_dir=saves[j],
+                                   on_result=collect, on_progress=progress(j), save_dir=saves[j],
                                    **options)
         except BaseException as e:  # the suite's own error: raised in the caller's thread, as with one worker
             errors.append(e)
