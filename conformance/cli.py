@@ -5,6 +5,7 @@ arguments, paths, files or configuration), 3 internal error of the suite, 4 part
 ran held, but the run left properties or examples out and cannot certify).
 """
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -24,6 +25,8 @@ from gpt2_conformance.run import replay
 from gpt2_conformance.run.certify import certify as run_certify
 from gpt2_conformance.run.plan import UsageError
 from gpt2_conformance.run.plan import plan as make_plan
+
+JOBS_ENV = "GPT2_CONFORMANCE_JOBS"  # certify's default -j
 
 
 def main(argv=None):
@@ -105,9 +108,10 @@ def _certify_parser(sub):
     c.add_argument("--shard", type=_shard, metavar="I/N",
                    help="run shard I of N of this run's work (its properties' size strata, dealt round-robin): a "
                         "partial certificate; `gpt2-conformance merge` joins the N into the run's (docs/scaling.md)")
-    c.add_argument("-j", "--jobs", type=_jobs, default="auto", metavar="N|auto",
+    c.add_argument("-j", "--jobs", type=_jobs, default=os.environ.get(JOBS_ENV) or "auto", metavar="N|auto",
                    help="worker processes per backend at once, each running a share of its properties' size strata "
-                        "(the verdict is the same for every N); auto: one per usable CPU")
+                        f"(the verdict is the same for every N); auto: one per usable CPU. Default: ${JOBS_ENV} where "
+                        "set (1 where certify runs already share the cores, as under pytest -n), else auto")
     c.add_argument("--database", metavar="PATH|URL",
                    help="Hypothesis' example database (a directory, github:OWNER/REPO[/ARTIFACT] or "
                         "redis://HOST:PORT): the ci profile replays every failure stored there before its own "
@@ -126,7 +130,13 @@ def _merge_parser(sub):
 def _jobs(text):
     from gpt2_conformance.run.jobs import usable_cpus
 
-    return usable_cpus() if text == "auto" else _positive(int)(text)
+    if text == "auto":
+        return usable_cpus()
+    try:
+        return _positive(int)(text)
+    except argparse.ArgumentTypeError as e:
+        given = "" if text != os.environ.get(JOBS_ENV) else f" (the default, from ${JOBS_ENV})"
+        raise argparse.ArgumentTypeError(f"{e}{given}: a positive number of workers, or auto") from None
 
 
 def _shard(text):

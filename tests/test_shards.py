@@ -132,9 +132,12 @@ def test_a_shard_outside_1_to_n_is_a_usage_error(text):
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two"])
-def test_jobs_are_a_positive_number_or_auto(text):
+def test_jobs_are_a_positive_number_or_auto(text, monkeypatch):
     code, out = finished(cli("certify", "--backend", "reference", "-j", text))
     assert code == Exit.USAGE and "--jobs" in out
+    monkeypatch.setenv("GPT2_CONFORMANCE_JOBS", text)  # the default's source is named
+    code, out = finished(cli("certify", "--backend", "reference"))
+    assert code == Exit.USAGE and "$GPT2_CONFORMANCE_JOBS" in out
 
 
 def test_the_sub_shards_of_a_shard_split_its_units():
