@@ -66,13 +66,14 @@ def tables(run):
     walls = {}
     for b in certify:
         e = b["extra_info"]
-        e["worker_seconds"] = e["wall_seconds"] * e.get("jobs", 1)
+        e.setdefault("jobs", 1)  # runs from before certify -j
+        e["worker_seconds"] = e["wall_seconds"] * e["jobs"]
         e["overhead"] = 1 - e["forward_seconds"] / e["worker_seconds"]
         walls[e["backend"], e["cache"]] = e
         rates = ", ".join(f"{pid} {p['examples'] / p['seconds']:.1f} ({p['examples']})" if p["seconds"] else f"{pid} -"
                           for pid, p in e["properties"].items())
         suite = 1 - (e["forward_seconds"] + e["load_seconds"]) / e["worker_seconds"]
-        out.append(f"| {e['backend']} | {e['cache']} | {e.get('jobs', 1)} | {e['wall_seconds']:.1f} | {e['forward_seconds']:.1f} | "
+        out.append(f"| {e['backend']} | {e['cache']} | {e['jobs']} | {e['wall_seconds']:.1f} | {e['forward_seconds']:.1f} | "
                    f"{e['load_seconds']:.1f} | {e['overhead']:.0%} | {suite:.0%} | {rates} |")
 
     if tokenize:
@@ -96,7 +97,7 @@ def tables(run):
                 share = (e["forward_seconds"] + e["load_seconds"]) / e["worker_seconds"]
                 out.append(f"| certify {name} at ci (≥ 50 examples per property that ran) ≤ "
                            f"{CERTIFY_SECONDS[cache]:.0f} s, {cache} cache | {e['wall_seconds']:.1f} s with "
-                           f"{e.get('jobs', 1)} worker{'s' if e.get('jobs', 1) > 1 else ''}, ≥ {few} examples; forward + load {share:.0%} of the workers' "
+                           f"{e['jobs']} worker{'s' if e['jobs'] > 1 else ''}, ≥ {few} examples; forward + load {share:.0%} of the workers' "
                            f"time | {yes(ok)} |")
     for e in test_runs:
         share = (e["forward_seconds"] + e["load_seconds"]) / (2 * e["wall_seconds"])

@@ -12,10 +12,10 @@ def bench(median, **info):
     return {"stats": {"median": median}, "extra_info": info}
 
 
-def certify(backend, cache, wall, forward, load):
+def certify(backend, cache, wall, forward, load, **info):
     props = {"causal_masking": {"examples": 50, "seconds": wall / 2, "forward_seconds": forward}}
     return bench(wall, kind="certify", backend=backend, cache=cache, wall_seconds=wall, forward_seconds=forward,
-                 load_seconds=load, properties=props)
+                 load_seconds=load, properties=props, **info)
 
 
 RUN = {
@@ -28,8 +28,7 @@ RUN = {
         certify("reference", "cold", 40.0, 10.0, 0.0),
         certify("reference", "warm", 20.0, 18.0, 0.0),
         certify("hf-torch-eager", "cold", 29.0, 5.0, 3.0),
-        {**certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0), "extra_info": {
-            **certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0)["extra_info"], "jobs": 2}},
+        certify("hf-torch-eager", "warm", 16.0, 5.0, 3.0, jobs=2),
         bench(300.0, kind="pytest", wall_seconds=300.0, load_seconds=30.0, forward_seconds=30.0,
               tests="700 passed in 300.00s"),
     ],
