@@ -74,6 +74,9 @@ class Params:
     hparams: HParams
     tensors: dict = field(repr=False)
     check: InitVar[bool] = True  # False only for tensors derived from valid ones (a conversion of dtype)
+    # The recipe that made these read-only tensors (set by their maker; a derived Params, made by replace, has
+    # none): a cache can key them by it instead of hashing their bytes.
+    origin: str | None = field(default=None, init=False, compare=False, repr=False, metadata={"saved": False})
 
     def __post_init__(self, check):
         if check:

@@ -86,6 +86,14 @@ class LoadRaises(Misbehaving):
         raise MemoryError("out of device memory")
 
 
+class WritesIntoWeights(Misbehaving):
+    """Shifts its embedding in place, in the arrays it is given (as a conversion that forgot to copy)."""
+
+    def load(self, params, dtype="float64"):
+        params.tensors["model/wte"] += 1.0
+        return super().load(params, dtype)
+
+
 class DeclinesHeadDim1(Misbehaving):
     """Raises Unsupported for head_dim 1 without declaring it in its scope."""
 
@@ -100,6 +108,7 @@ class NarrowScope(Misbehaving):
 
 
 load_raises = LoadRaises("load-raises", _raise)
+writes_into_weights = WritesIntoWeights("writes-into-weights", lambda model, tokens: ReferenceModel.forward(model, tokens))
 declines_head_dim_1 = DeclinesHeadDim1("declines-head-dim-1", lambda model, tokens: ReferenceModel.forward(model, tokens))
 narrow_scope = NarrowScope("narrow-scope", lambda model, tokens: ReferenceModel.forward(model, tokens))
 

@@ -6,13 +6,26 @@ from hypothesis import settings
 from gpt2_conformance.backends import BUNDLED, BackendError, availability, available_bundled, guarded_load, resolve
 from gpt2_conformance.cases import profiles
 from gpt2_conformance.cases.weights import random_params
+from gpt2_conformance.judge import oracle_cache
 from gpt2_conformance.judge.runner import run_property
 from gpt2_conformance.properties import REGISTRY
 from gpt2_conformance.reference import HParams
 from gpt2_conformance.reference.params import InvalidInput
-from tests.misbehaving import SLOW_SECONDS
+from tests.misbehaving import SLOW_SECONDS, writes_into_weights
 
 HP = HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=2, n_layer=1)
+
+
+def test_a_backend_writes_into_its_own_copy_of_generated_weights():
+    """Generated weights are read-only (the oracle's cache keys them by their recipe): the guard hands the backend
+    a copy, so its write changes neither the weights the oracle is computed on nor their key."""
+    params = random_params(HP, 0)
+    key = oracle_cache._params_digest(params)
+    model = guarded_load(writes_into_weights, params)
+    assert np.array_equal(params.tensors["model/wte"], random_params(HP, 0).tensors["model/wte"])
+    assert oracle_cache._params_digest(params) == key
+    tokens = np.array([[1, 2]])
+    assert not np.allclose(model.forward(tokens)[0], guarded_load(resolve("reference"), params).forward(tokens)[0])
 
 
 def test_resolve_bundled_and_module_attr():

@@ -44,7 +44,7 @@ def relative_error(analytic, numeric):
 
 @pytest.mark.parametrize("scale", STEPS)
 def test_every_gradient_matches_finite_differences(scale):
-    params = random_params(HP, seed=0, scale=scale)  # its arrays are ours to perturb
+    params = random_params(HP, seed=0, scale=scale).astype(np.float64)  # a writable copy, ours to perturb
     _, grads = backward.loss_and_grads(params, TOKENS)
     errors = {name: relative_error(grads[name], finite_differences(lambda: reference_loss(params), value, STEPS[scale]))
               for name, value in params.tensors.items()}
@@ -118,7 +118,7 @@ def test_bad_inputs_get_clear_errors(tokens, message):
 
 
 def test_a_loss_over_some_predictions_has_the_gradient_of_that_loss():
-    params = random_params(HP, seed=6)
+    params = random_params(HP, seed=6).astype(np.float64)  # a writable copy, ours to perturb
     mask = np.array([[1, 1, 0, 0, 1], [0, 1, 1, 0, 0]])  # which predictions (of tokens 1..5) the loss counts
 
     def masked_loss():

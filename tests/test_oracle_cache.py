@@ -40,6 +40,21 @@ def test_other_weights_or_tokens_miss(computed):
     assert len(computed) == 3
 
 
+def test_generated_weights_are_keyed_by_their_recipe_and_others_by_their_bytes(computed):
+    generated = random_params(HP, 0)
+    with pytest.raises(ValueError, match="read-only"):  # what the recipe names is what the arrays hold
+        generated.tensors["model/wte"][0, 0] = 1.0
+    copied = generated.astype(np.float64)  # the same bytes, writable: no recipe
+    assert generated.origin and copied.origin is None
+    assert oracle_cache._params_digest(generated) == oracle_cache._params_digest(random_params(HP, 0))
+    before = oracle_cache._params_digest(copied)
+    copied.tensors["model/wte"][0, 0] += 1.0
+    assert oracle_cache._params_digest(copied) != before
+    for params in (generated, copied, generated):
+        oracle_cache.reference_with_error(params, TOKENS)
+    assert len(computed) == 2
+
+
 def test_the_same_weights_with_other_heads_miss(computed):
     """Weights drawn from one seed are the same tensors for every n_head dividing n_embd; the logits are not."""
     one_head = random_params(HParams(n_vocab=7, n_ctx=5, n_embd=4, n_head=1, n_layer=1), 0)
@@ -53,7 +68,7 @@ def test_the_same_weights_with_other_heads_miss(computed):
 def test_a_damaged_entry_is_recomputed(computed, tmp_path):
     params = random_params(HP, 0)
     oracle_cache.reference_with_error(params, TOKENS)
-    (entry,) = tmp_path.glob("oracle-*/*.npz")
+    (entry,) = tmp_path.glob("oracle-*/*.arrays")
     entry.write_bytes(entry.read_bytes()[:50])
     ref64, _ = oracle_cache.reference_with_error(params, TOKENS)
     assert len(computed) == 2 and np.array_equal(ref64, compute(params, TOKENS)[0])
@@ -91,7 +106,7 @@ def test_golden_weights_are_made_once_and_remade_when_damaged(monkeypatch, tmp_p
     for _ in range(2):
         read = oracle_cache.golden_weights("v1", "case", make)
         assert read.keys() == tensors.keys() and all(np.array_equal(read[k], tensors[k]) for k in tensors)
-    (stored,) = tmp_path.glob("golden-v1/case.npz")
+    (stored,) = tmp_path.glob("golden-v1/case.arrays")
     stored.write_bytes(stored.read_bytes()[:100])
     oracle_cache.golden_weights("v1", "case", make)
     assert len(made) == 2

@@ -1,12 +1,13 @@
 """The guard between the suite and a backend: inputs validated before the backend sees them, outputs
 copied and checked after.
 
-A backend is never scored on garbage it was fed, and garbage it returns is an error, not a number.
+A backend is never scored on garbage it was fed, and garbage it returns is an error, not a number. It loads
+a copy of any weights the suite keeps read-only, so what it writes there is its own.
 What it returns is copied at once: an engine that hands out one reused output buffer (as C libraries
 that return a pointer to their logits do) would otherwise be compared with itself.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -182,7 +183,7 @@ def guarded_load(backend, params, dtype=None, clock=None):
     clock = clock or BackendClock()
     start = time.perf_counter()
     try:
-        model = backend.load(params, dtype=dtype)
+        model = backend.load(_writable(params), dtype=dtype)
     except Unsupported:
         raise
     except Exception as e:
@@ -193,6 +194,18 @@ def guarded_load(backend, params, dtype=None, clock=None):
         raise BackendError(f"{backend.name}.load returned {_describe(model) if model is not None else 'None'}, "
                            "not a model with forward(tokens, past=None)")
     return Guarded(backend.name, params, model, backend.capabilities, dtype, clock=clock)
+
+
+def _writable(params):
+    """params, with a copy of each read-only array (generated weights are: the oracle's cache keys them by the
+    recipe that made them): the backend's to keep, hand to a library that wants writable memory, or write into."""
+    def read_only(value):
+        return isinstance(value, np.ndarray) and not value.flags.writeable
+
+    if not any(map(read_only, params.tensors.values())):
+        return params
+    return replace(params, tensors={name: value.copy() if read_only(value) else value
+                                    for name, value in params.tensors.items()}, check=False)
 
 
 def _describe(value):

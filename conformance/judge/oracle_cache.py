@@ -4,14 +4,16 @@ tolerances.py), shared by every backend, property run and process that meets the
 The oracle costs five reference forward passes per example, more than a fast backend spends on the
 same example. Under a derandomized profile (ci) every backend is given the same examples, and pytest
 and certify give them again: the same work each time. Entries are keyed by the bytes of the
-parameters and tokens, under a directory named after the code that computes them (reference/,
-tolerances.py, this file) and numpy's version, so any change there misses and never reads a stale
-value; directories of other code versions are removed when a new one is made.
+parameters (generated weights, read-only, by the recipe that made them) and tokens, under a directory
+named after the code that computes or generates them (reference/, tolerances.py, coverage.py,
+weights.py, this file) and numpy's version, so any change there misses and never reads a stale value;
+directories of other code versions are removed when a new one is made.
 
 $GPT2_CONFORMANCE_CACHE names the cache directory (default .gpt2-conformance-cache in the working
 directory); set it to the empty string to turn the cache off.
 """
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gpt2_conformance import __version__, reference
+from gpt2_conformance.cases import weights
 from gpt2_conformance.judge import tolerances
 
 ENV = "GPT2_CONFORMANCE_CACHE"
@@ -97,20 +100,19 @@ def golden_weights(version, name, make):
     if root is None:
         return make()
     directory = _fresh(root / f"golden-{version}")
-    return _stored(directory / f"{name}.npz", make)
+    return _stored(directory / f"{name}{SUFFIX}", make)
 
 
 def _cached(key, compute):
-    """{field: array} stored as <key>.npz in the oracle's directory, computed by compute() on a miss."""
+    """{field: array} stored as <key>.arrays in the oracle's directory, computed by compute() on a miss."""
     directory = _directory()
-    return compute() if directory is None else _stored(directory / f"{key}.npz", compute)
+    return compute() if directory is None else _stored(directory / f"{key}{SUFFIX}", compute)
 
 
 def _stored(path, make):
     """The arrays stored at path, or make()'s, then stored there."""
     try:
-        with np.load(path) as stored:
-            arrays = {name: stored[name] for name in stored.files}
+        arrays = _read(path)
         os.utime(path)  # used now: the last to be evicted
         return arrays
     except Exception:  # absent, or unreadable (as a file cut short, or evicted meanwhile): made afresh
@@ -134,10 +136,44 @@ def _fresh(directory):
 def _write(path, arrays):
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-            np.savez(f, **arrays)
+            _dump(f, arrays)
         os.replace(f.name, path)  # atomic: a concurrent reader sees the whole entry or none
     except OSError:  # a full disk or a directory another process cleared costs the cache, not the run
         pass
+
+
+# An entry's file: MAGIC, one line of JSON ([[name, dtype, shape], ...]), then each array's bytes in C order,
+# each starting at a multiple of ALIGN. Not .npz: a zip archive and a header per array took ten times as long to
+# read as the bytes themselves (~1 ms an entry, ~1,900 entries a warm ci run of one backend).
+MAGIC = b"gpt2-conformance arrays 1\n"
+SUFFIX = ".arrays"
+ALIGN = 64
+
+
+def _dump(file, arrays):
+    arrays = {name: np.asarray(value, order="C") for name, value in arrays.items()}
+    header = json.dumps([[name, value.dtype.str, value.shape] for name, value in arrays.items()]).encode()
+    file.write(MAGIC + header + b"\n")
+    for value in arrays.values():
+        file.write(b"\0" * (-file.tell() % ALIGN) + value.tobytes())
+
+
+def _read(path):
+    """The arrays of an entry (writable), or ValueError where its file is not a whole entry."""
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        f.readinto(data)
+    start = data.find(b"\n", len(MAGIC))
+    if not data.startswith(MAGIC) or start < 0:
+        raise ValueError(f"{path} is not a cache entry")
+    arrays, offset = {}, start + 1
+    for name, dtype, shape in json.loads(data[len(MAGIC):start]):
+        offset += -offset % ALIGN
+        value = np.frombuffer(data, np.dtype(dtype), int(np.prod(shape)), offset).reshape(shape)
+        arrays[name], offset = value, offset + value.nbytes
+    if offset != len(data):
+        raise ValueError(f"{path} is {len(data)} bytes, its header says {offset}")
+    return arrays
 
 
 def _root():
@@ -185,7 +221,8 @@ def _code_digest():
     if _digest is None:
         h = hashlib.sha256(f"{__version__} numpy {np.__version__}".encode())
         sources = sorted(Path(reference.__file__).parent.glob("*.py")) + [Path(tolerances.__file__), Path(__file__),
-                                                                              Path(__file__).with_name("coverage.py")]
+                                                                              Path(__file__).with_name("coverage.py"),
+                                                                              Path(weights.__file__)]
         for source in sources:
             h.update(source.read_bytes())
         _digest = h.hexdigest()[:16]
@@ -209,6 +246,9 @@ def _params_digest(params):
     # The hparams too: the tensors' shapes leave n_head out, and weights drawn from one seed are the same for
     # every n_head that divides n_embd (shrinking goes to seed 0 and the smallest widths), while the logits differ.
     h = hashlib.blake2b(repr(params.hparams).encode(), digest_size=20)
+    if params.origin is not None and not any(v.flags.writeable for v in params.tensors.values()):
+        h.update(f"made by {params.origin}".encode())  # weights.py is in the directory's digest: the same bytes
+        return h.digest()
     for name in sorted(params.tensors):
         value = np.ascontiguousarray(params.tensors[name])
         h.update(f"{name} {value.dtype.str} {value.shape}".encode())

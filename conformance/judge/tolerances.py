@@ -57,8 +57,10 @@ _ULP_STEPS = np.repeat(np.array([-1, 0, 1], np.float32), [51, 154, 51])  # a ran
 
 def _ulp_moved(x, rng):
     """x (float32) with each entry moved by -1, 0 or +1 ulps (probabilities 0.2, 0.6, 0.2)."""
-    steps = _ULP_STEPS[np.frombuffer(rng.bytes(x.size), np.uint8)].reshape(x.shape)
-    return x + steps * np.spacing(x)
+    moved = np.spacing(x)  # in place: the same values as x + steps * spacing(x)
+    moved *= _ULP_STEPS[np.frombuffer(rng.bytes(x.size), np.uint8)].reshape(x.shape)
+    moved += x
+    return moved
 
 
 def grads_with_error(params, tokens, loss_mask=None):
@@ -169,7 +171,11 @@ def _noisy(value, rng, size=1.0):
     if isinstance(value, tuple):
         return tuple(_noisy(v, rng, size) for v in value)
     if isinstance(value, np.ndarray) and value.dtype == np.float32:
-        return (value * (1 + UNIT_ROUNDOFF["float32"] * size * rng.standard_normal(value.shape))).astype(np.float32)
+        factor = rng.standard_normal(value.shape)  # in place: the same values as value * (1 + u * size * N)
+        factor *= UNIT_ROUNDOFF["float32"] * size
+        factor += 1
+        factor *= value
+        return factor.astype(np.float32)
     return value
 
 
@@ -249,11 +255,12 @@ def loss_tolerance(logits_tol, n_vocab, dtype, predictions):
 
 def max_abs_err(a, b):
     """max |a - b|, and inf where either is non-finite (a NaN must never compare as small)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return float("inf")
-    return float(np.abs(a - b).max()) if a.size else 0.0
+    d = np.asarray(np.subtract(a, b, dtype=np.float64))
+    if not d.size:
+        return 0.0
+    np.abs(d, out=d)
+    worst = float(d.max())  # NaN or inf exactly where a or b is not finite (or their difference overflows)
+    return worst if np.isfinite(worst) else float("inf")
 
 
 def _as(past, dtype):
