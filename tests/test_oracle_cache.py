@@ -65,11 +65,13 @@ def test_the_same_weights_with_other_heads_miss(computed):
     assert len(computed) == 2
 
 
-def test_a_damaged_entry_is_recomputed(computed, tmp_path):
+@pytest.mark.parametrize("damage", [lambda b: b[:50], lambda b: b[:-8] + bytes([b[-8] ^ 1]) + b[-7:]],
+                         ids=["cut short", "one bit flipped"])
+def test_a_damaged_entry_is_recomputed(computed, tmp_path, damage):
     params = random_params(HP, 0)
     oracle_cache.reference_with_error(params, TOKENS)
     (entry,) = tmp_path.glob("oracle-*/*.arrays")
-    entry.write_bytes(entry.read_bytes()[:50])
+    entry.write_bytes(damage(entry.read_bytes()))
     ref64, _ = oracle_cache.reference_with_error(params, TOKENS)
     assert len(computed) == 2 and np.array_equal(ref64, compute(params, TOKENS)[0])
 
@@ -106,12 +108,12 @@ def test_golden_weights_are_made_once_and_remade_when_damaged(monkeypatch, tmp_p
     for _ in range(2):
         read = oracle_cache.golden_weights("v1", "case", make)
         assert read.keys() == tensors.keys() and all(np.array_equal(read[k], tensors[k]) for k in tensors)
-    (stored,) = tmp_path.glob("golden-v1/case.arrays")
+    (stored,) = tmp_path.glob("golden-v1-*/case.arrays")
     stored.write_bytes(stored.read_bytes()[:100])
     oracle_cache.golden_weights("v1", "case", make)
     assert len(made) == 2
     oracle_cache.golden_weights("v2", "case", make)  # new golden data: the old is removed
-    assert len(made) == 3 and [p.name for p in tmp_path.glob("golden-*")] == ["golden-v2"]
+    assert len(made) == 3 and [p.name for p in tmp_path.glob("golden-*")] == [f"golden-v2-arrays{oracle_cache.FORMAT}"]
 
 
 def test_a_file_renamed_by_a_concurrent_writer_is_not_an_error(computed, monkeypatch, tmp_path):

@@ -32,6 +32,8 @@ class _Recent:
         return None
 
     def put(self, key, value, nbytes):
+        if key in self.values:
+            self.nbytes -= self.values.pop(key)[1]
         if nbytes <= self.limit:
             self.values[key], self.nbytes = (value, nbytes), self.nbytes + nbytes
         while self.nbytes > self.limit:

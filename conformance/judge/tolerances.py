@@ -255,7 +255,8 @@ def loss_tolerance(logits_tol, n_vocab, dtype, predictions):
 
 def max_abs_err(a, b):
     """max |a - b|, and inf where either is non-finite (a NaN must never compare as small)."""
-    d = np.asarray(np.subtract(a, b, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, and NaN is what is looked for
+        d = np.asarray(np.subtract(a, b, dtype=np.float64))
     if not d.size:
         return 0.0
     np.abs(d, out=d)
